@@ -1,0 +1,103 @@
+/* Configuration: a JSON file (comments allowed: // to end of line and slash-star blocks) read
+ * once at start. Every option is declared in one table in config.c (name, type, default,
+ * bounds, description); an unknown key or a bad value is an error naming its path, e.g.
+ * "rules[2].above: expected a number". Defaults give a working gateway on a local broker.
+ *
+ * The struct is filled once by gw_config_load and then read-only: any thread may read it. */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rule.h"
+#include "topic.h"
+
+#define GW_CFG_STR 256
+#define GW_CFG_MAX_RULES 256
+
+typedef enum gw_overflow {
+    GW_OVERFLOW_DROP_NEWEST = 0, /* "drop_newest": drop the message that does not fit */
+    GW_OVERFLOW_BLOCK,           /* "block": keep waiting (the broker holds the rest) */
+} gw_overflow;
+
+typedef struct gw_subscription {
+    char topic[GW_CFG_STR];  /* MQTT filter, e.g. "sensors/+/+" */
+    char sensor[GW_CFG_STR]; /* template, default "{1}" */
+    char metric[GW_CFG_STR]; /* template, default "" (payload names the metrics) */
+} gw_subscription;
+
+typedef struct gw_config {
+    char gateway_id[64]; /* "gateway_id", default: "iotgw" */
+
+    struct {
+        char host[GW_CFG_STR]; /* "mqtt.host", default "127.0.0.1" */
+        int port;              /* "mqtt.port", default 1883, 1..65535 */
+        char client_id[64];    /* "mqtt.client_id", default "iotgw-<gateway_id>" when empty */
+        int keepalive_s;       /* "mqtt.keepalive_s", default 30, 5..3600 */
+        int qos;               /* "mqtt.qos", subscription QoS, default 1, 0..1 */
+    } mqtt;
+
+    gw_subscription subs[GW_TOPIC_MAX_SUBS]; /* "subscriptions": array of objects */
+    size_t n_subs;                           /* default: one, sensors/+/+ -> {1}, {2} */
+
+    struct {
+        char prefix[GW_CFG_STR]; /* "output.prefix", default "iotgw" */
+    } output;
+
+    struct {
+        char path[GW_CFG_STR]; /* "storage.path", default "iotgw.db" */
+        bool raw;              /* "storage.raw", store raw readings, default true */
+        int batch_rows;        /* "storage.batch_rows", default 5000, 1..1000000 */
+        int tick_ms;           /* "storage.tick_ms", commit at least this often, default 100 */
+    } storage;
+
+    struct {
+        int workers;            /* "pipeline.workers", default 2, 1..64 */
+        int queue_items;        /* "pipeline.queue_items", per queue, default 4096 */
+        int64_t queue_bytes;    /* "pipeline.queue_bytes", per queue, default 4 MiB */
+        int ingest_wait_ms;     /* "pipeline.ingest_wait_ms", default 2000, 0..60000 */
+        gw_overflow overflow;   /* "pipeline.overflow", "drop_newest" (default) | "block" */
+        int max_payload;        /* "pipeline.max_payload", bytes, default 65536 */
+        int max_series;         /* "pipeline.max_series", default 1000000 */
+    } pipeline;
+
+    struct {
+        char level[16]; /* "log.level": "debug" | "info" (default) | "warn" | "error" */
+    } log;
+
+    an_rule rules[GW_CFG_MAX_RULES]; /* "rules": array; see analytics/rule.h */
+    size_t n_rules;
+    /* Rule keys: "name", "sensor" (glob, default "*"), "metric" (glob, default "*"),
+     * "above", "clear_below", "below", "clear_above" (numbers), "for", "clear_for"
+     * (durations: a number of seconds or a string "500ms", "30s", "5m", "2h", "1d"),
+     * "severity" ("info" | "warning" (default) | "critical"). A rule needs above and/or below;
+     * clear_below must be <= above and clear_above >= below. */
+} gw_config;
+
+/* Fills cfg with the defaults. */
+void gw_config_defaults(gw_config *cfg);
+
+/* Parses a config text (len bytes, need not be NUL-terminated) on top of the defaults.
+ * Borrows text. On error returns -EINVAL and writes "path: reason" into err
+ * (e.g. "rules[2].above: expected a number", "mqtt.prot: unknown key",
+ * "line 4: malformed JSON"). Thread: any, no globals. */
+int gw_config_parse(gw_config *cfg, const char *text, size_t len, char *err, size_t errlen);
+
+/* Reads and parses a file. Errors as above, plus "<path>: <strerror>" when unreadable. */
+int gw_config_load(gw_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Parses a duration ("500ms", "30s", "5m", "2h", "1d", or a bare number of seconds) into ms.
+ * Returns 0 or -1. */
+int gw_parse_duration(const char *s, int64_t *out_ms);
+
+/* Builds the topic map of the subscriptions. Returns 0 or a negative errno with err set. */
+int gw_config_topic_map(const gw_config *cfg, gw_topic_map **out, char *err, size_t errlen);
+
+/* Prints every option with type, default and description (for `iotgw check --options` and
+ * the docs). */
+void gw_config_print_options(FILE *f);
+
+#endif

@@ -37,7 +37,7 @@ typedef struct an_threshold_cfg {
     an_severity severity;
 } an_threshold_cfg;
 
-/* One side's state: 24 bytes. */
+/* One side's state: 16 bytes. */
 typedef struct an_threshold_side {
     int64_t run_start_ms; /* ts of the first reading of the current run */
     uint8_t raised;       /* 1 while an episode is open */

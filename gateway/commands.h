@@ -9,4 +9,9 @@ int gw_cmd_check(int argc, char **argv);
 int gw_cmd_replay(int argc, char **argv);
 int gw_cmd_simulate(int argc, char **argv);
 
+struct gw_config;
+/* Shared by the commands: fills cfg with the defaults, then the file at path when not NULL.
+ * Prints "iotgw <who>: <path>: <reason>" on error and returns -1. */
+int gw__load_config(struct gw_config *cfg, const char *path, const char *who);
+
 #endif

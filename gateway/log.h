@@ -20,8 +20,8 @@ void gw_log(gw_log_level lvl, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define GW_DEBUG(who, ...) gw_log(GW_LOG_DEBUG, who, __VA_ARGS__)
-#define GW_INFO(who, ...) gw_log(GW_LOG_INFO, who, __VA_ARGS__)
-#define GW_WARN(who, ...) gw_log(GW_LOG_WARN, who, __VA_ARGS__)
+#define GW_INFO(who, ...)  gw_log(GW_LOG_INFO, who, __VA_ARGS__)
+#define GW_WARN(who, ...)  gw_log(GW_LOG_WARN, who, __VA_ARGS__)
 #define GW_ERROR(who, ...) gw_log(GW_LOG_ERROR, who, __VA_ARGS__)
 
 /* A rate limiter; zero-initialise it, or use GW_RATELIMIT_INIT. Thread-safe. */
@@ -32,7 +32,8 @@ typedef struct gw_ratelimit {
     int burst;     /* lines per period; 10 when 0 */
     int period_ms; /* 10000 when 0 */
 } gw_ratelimit;
-#define GW_RATELIMIT_INIT {0, 0, 0, 10, 10000}
+#define GW_RATELIMIT_INIT                                                                          \
+    { 0, 0, 0, 10, 10000 }
 
 /* Logs like gw_log unless the limiter is past its burst in this period. */
 void gw_log_limited(gw_ratelimit *rl, gw_log_level lvl, const char *who, const char *fmt, ...)

@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 #define GW_ETIMEDOUT (-110)
-#define GW_ECLOSED (-32)
-#define GW_ENOMEM (-12)
-#define GW_EINVAL (-22)
+#define GW_ECLOSED   (-32)
+#define GW_ENOMEM    (-12)
+#define GW_EINVAL    (-22)
 
 typedef struct gw_queue gw_queue;
 

@@ -1,7 +1,8 @@
 /* Topic map: configured subscriptions with MQTT wildcards and positional templates.
  * `sensors/+/+` with sensor "{1}" and metric "{2}" maps `sensors/pump1/temp` to
- * (pump1, temp). {N} is the N-th topic level (1-based) of the received topic; {0} is the
- * whole topic. `#` may only be the last level; its levels are addressable as well.
+ * (pump1, temp). {N} is the N-th wildcard level of the filter: the `+` levels in order,
+ * then each level a trailing `#` covers (with `a/+/b/#`, {1} is topic level 2, {2} level 4,
+ * {3} level 5); {0} is the whole topic. `#` may only be the last level.
  * A template may mix text and placeholders ("{1}-{2}"). An empty metric template means the
  * payload names the metrics (JSON object fields, SenML names).
  *

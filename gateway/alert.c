@@ -1,0 +1,136 @@
+#include "alert.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "decode.h"
+
+int gw_json_str(char *buf, size_t len, size_t used, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    if (used + 2 > len) {
+        return -1;
+    }
+    buf[used++] = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        char esc = 0;
+        switch (*c) {
+        case '"':
+            esc = '"';
+            break;
+        case '\\':
+            esc = '\\';
+            break;
+        case '\n':
+            esc = 'n';
+            break;
+        case '\r':
+            esc = 'r';
+            break;
+        case '\t':
+            esc = 't';
+            break;
+        default:
+            break;
+        }
+        if (esc != 0) {
+            if (used + 2 >= len) {
+                return -1;
+            }
+            buf[used++] = '\\';
+            buf[used++] = esc;
+        } else if (*c < 0x20) {
+            if (used + 6 >= len) {
+                return -1;
+            }
+            buf[used++] = '\\';
+            buf[used++] = 'u';
+            buf[used++] = '0';
+            buf[used++] = '0';
+            buf[used++] = hex[*c >> 4];
+            buf[used++] = hex[*c & 15];
+        } else {
+            if (used + 1 >= len) {
+                return -1;
+            }
+            buf[used++] = (char)*c;
+        }
+    }
+    if (used + 1 >= len) {
+        return -1;
+    }
+    buf[used++] = '"';
+    buf[used] = '\0';
+    return (int)used;
+}
+
+static int append(char *buf, size_t len, int used, const char *fmt_key) {
+    if (used < 0) {
+        return -1;
+    }
+    int n = snprintf(buf + used, len - (size_t)used, "%s", fmt_key);
+    if (n < 0 || (size_t)n >= len - (size_t)used) {
+        return -1;
+    }
+    return used + n;
+}
+
+static int append_num(char *buf, size_t len, int used, const char *key, double v) {
+    if (used < 0) {
+        return -1;
+    }
+    /* %.17g round-trips every double; JSON has no NaN, and values here are always finite. */
+    int n = snprintf(buf + used, len - (size_t)used, ",\"%s\":%.17g", key, v);
+    if (n < 0 || (size_t)n >= len - (size_t)used) {
+        return -1;
+    }
+    return used + n;
+}
+
+static int append_str(char *buf, size_t len, int used, const char *key, const char *v) {
+    char k[32];
+    snprintf(k, sizeof(k), ",\"%s\":", key);
+    used = append(buf, len, used, k);
+    if (used < 0) {
+        return -1;
+    }
+    return gw_json_str(buf, len, (size_t)used, v != NULL ? v : "");
+}
+
+int gw_alert_json(const st_alert_out *a, char *buf, size_t len) {
+    char ts[32];
+    int used = snprintf(buf, len, "{\"id\":%lld", (long long)a->id);
+    if (used < 0 || (size_t)used >= len) {
+        return -1;
+    }
+    used = append_str(buf, len, used, "gateway", a->gateway);
+    used = append_str(buf, len, used, "sensor", a->sensor);
+    used = append_str(buf, len, used, "metric", a->metric);
+    used = append_str(buf, len, used, "kind", a->kind);
+    used = append_str(buf, len, used, "state", a->state);
+    used = append_str(buf, len, used, "severity", a->severity);
+    used = append_str(buf, len, used, "rule", a->rule);
+    used = append_num(buf, len, used, "value", a->value);
+    used = append_num(buf, len, used, "threshold", a->threshold);
+    used = append_str(buf, len, used, "ts", gw_format_rfc3339(a->ts_ms, ts, sizeof(ts)));
+    used = append_str(buf, len, used, "message", a->message);
+    return append(buf, len, used, "}");
+}
+
+char *gw_alert_message(const an_alert *a, const char *sensor, const char *metric, const char *rule,
+                       char *buf, size_t len) {
+    const char *dir;
+    switch (a->kind) {
+    case AN_KIND_HIGH:
+        dir = a->state == AN_STATE_RAISED ? "above" : "below";
+        break;
+    case AN_KIND_LOW:
+        dir = a->state == AN_STATE_RAISED ? "below" : "above";
+        break;
+    default:
+        dir = a->state == AN_STATE_RAISED ? "past" : "within";
+        break;
+    }
+    snprintf(buf, len, "%s of %s is %s%.6g, %s %.6g (rule %s)", metric, sensor,
+             a->state == AN_STATE_RAISED ? "" : "back to ", a->value, dir, a->threshold, rule);
+    return buf;
+}

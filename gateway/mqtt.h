@@ -1,0 +1,39 @@
+/* MQTT client of the gateway (paho MQTTAsync): subscriptions feed the pipeline's ingest, the
+ * publisher's sink publishes alerts, a retained `<prefix>/status` says online, and the Last
+ * Will says offline. */
+#ifndef GW_MQTT_H
+#define GW_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "pipeline.h"
+
+typedef struct gw_mqtt gw_mqtt;
+
+/* Creates the client (no connection yet). Borrows cfg (must outlive the client). */
+int gw_mqtt_new(gw_mqtt **out, const gw_config *cfg, char *err, size_t errlen);
+
+/* Routes received messages and PUBACKs to the pipeline. Call before connecting. */
+void gw_mqtt_attach(gw_mqtt *m, gw_pipeline *p);
+
+/* Connects, subscribes every configured filter and publishes `online` (retained). Waits up
+ * to timeout_ms. Returns 0, or a negative code with a reason in err. Main thread. After a
+ * lost connection the client reconnects by itself and subscribes again. */
+int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen);
+
+/* Unsubscribes every filter and waits for the broker's UNSUBACK (up to timeout_ms), so that
+ * no message arrives after it: every message acknowledged before is in the ingest queue. */
+int gw_mqtt_unsubscribe_all(gw_mqtt *m, int timeout_ms);
+
+/* Publishes `offline` (retained) and disconnects cleanly. */
+void gw_mqtt_disconnect(gw_mqtt *m, int timeout_ms);
+void gw_mqtt_free(gw_mqtt *m);
+
+bool gw_mqtt_is_connected(gw_mqtt *m);
+
+/* The sink for gw_pipeline_opts: ctx is the gw_mqtt. */
+extern const gw_sink_ops gw_mqtt_sink;
+
+#endif

@@ -1,0 +1,305 @@
+/* Writer stage: the one SQLite connection that writes. Batches rows into one transaction per
+ * tick (storage.tick_ms) or per storage.batch_rows rows; a batch that carries an alert is
+ * committed at once, so that alerts are never held back by batching. Alerts enter the outbox
+ * in the transaction of the readings that caused them, and go to the publisher only after
+ * the commit. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "clock.h"
+#include "pipeline_internal.h"
+#include "rule.h"
+
+#define PENDING_MAX 1024
+
+typedef struct writer {
+    gw_pipeline *p;
+    bool in_txn;
+    int64_t txn_start_ms;
+    int64_t txn_rows;
+    gw_pub_item *pending[PENDING_MAX]; /* alerts of the open transaction */
+    size_t n_pending;
+    int64_t *acked; /* ids to mark published, taken from the pipeline */
+} writer;
+
+int gw__writer_open(gw_pipeline *p, char *err, size_t errlen) {
+    st_db_opts o = {0};
+    char why[256] = "";
+    int rc = st_db_open(&p->db, p->cfg->storage.path, &o, why, sizeof(why));
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot open the database %s: %s", p->cfg->storage.path, why);
+        return rc;
+    }
+    return 0;
+}
+
+void gw__pub_item_free(gw_pub_item *it) {
+    if (it == NULL) {
+        return;
+    }
+    free(it->topic);
+    free(it->payload);
+    free(it->state_topic);
+    free(it);
+}
+
+static gw_pub_item *make_pub_item(const gw_pipeline *p, const st_alert_out *a) {
+    char json[2048];
+    int n = gw_alert_json(a, json, sizeof(json));
+    gw_pub_item *it = calloc(1, sizeof(*it));
+    if (it == NULL || n < 0) {
+        free(it);
+        return NULL;
+    }
+    const char *prefix = p->cfg->output.prefix;
+    it->id = a->id;
+    it->payload = strdup(json);
+    it->payload_len = (size_t)n;
+    if (asprintf(&it->topic, "%s/alerts/%s/%s", prefix, a->sensor, a->metric) < 0) {
+        it->topic = NULL;
+    }
+    if (asprintf(&it->state_topic, "%s/state/%s/%s/%s", prefix, a->sensor, a->metric, a->kind) <
+        0) {
+        it->state_topic = NULL;
+    }
+    it->state_clear = strcmp(a->state, "cleared") == 0;
+    if (it->payload == NULL || it->topic == NULL || it->state_topic == NULL) {
+        gw__pub_item_free(it);
+        return NULL;
+    }
+    return it;
+}
+
+static void hand_to_publisher(writer *w, gw_pub_item *it) {
+    gw_pipeline *p = w->p;
+    if (p->opts.print_alerts) {
+        fwrite(it->payload, 1, it->payload_len, stdout);
+        fputc('\n', stdout);
+    }
+    if (p->opts.sink == NULL) {
+        gw__pub_item_free(it);
+        return;
+    }
+    /* The publisher queue is bounded; when the broker is away for long the outbox in SQLite
+     * keeps the rest and the next start sends it. */
+    if (gw_queue_push(p->pub_q, it, it->payload_len + 128, 1000) != 0) {
+        gw_queue_count_drop(p->pub_q);
+        gw_log_limited(&p->store_rl, GW_LOG_WARN, "writer",
+                       "publisher queue full: alert %lld stays in the outbox until restart",
+                       (long long)it->id);
+        gw__pub_item_free(it);
+    }
+}
+
+static int ensure_txn(writer *w) {
+    if (w->in_txn) {
+        return 0;
+    }
+    int rc = st_db_begin(w->p->db);
+    if (rc != 0) {
+        gw_log_limited(&w->p->store_rl, GW_LOG_ERROR, "writer", "%s", st_db_errmsg(w->p->db));
+        return rc;
+    }
+    w->in_txn = true;
+    w->txn_start_ms = gw_mono_ms();
+    w->txn_rows = 0;
+    return 0;
+}
+
+static void mark_acked(writer *w) {
+    gw_pipeline *p = w->p;
+    size_t n;
+    pthread_mutex_lock(&p->ack_mu);
+    n = p->n_acked;
+    memcpy(w->acked, p->acked, n * sizeof(*w->acked));
+    p->n_acked = 0;
+    pthread_mutex_unlock(&p->ack_mu);
+    for (size_t i = 0; i < n; i++) {
+        if (st_db_mark_published(p->db, w->acked[i]) != 0) {
+            gw_log_limited(&p->store_rl, GW_LOG_WARN, "writer", "%s", st_db_errmsg(p->db));
+        }
+    }
+}
+
+static void commit(writer *w) {
+    gw_pipeline *p = w->p;
+    if (!w->in_txn) {
+        return;
+    }
+    int rc = st_db_commit(p->db);
+    w->in_txn = false;
+    if (rc != 0) {
+        gw_log_limited(&p->store_rl, GW_LOG_ERROR, "writer",
+                       "commit failed, %lld rows and %zu alerts lost: %s", (long long)w->txn_rows,
+                       w->n_pending, st_db_errmsg(p->db));
+        st_db_rollback(p->db);
+        atomic_fetch_add(&p->rows_failed, (uint64_t)w->txn_rows);
+        for (size_t i = 0; i < w->n_pending; i++) {
+            gw__pub_item_free(w->pending[i]);
+        }
+        w->n_pending = 0;
+        return;
+    }
+    atomic_fetch_add(&p->rows_stored, (uint64_t)w->txn_rows);
+    atomic_fetch_add(&p->alerts, w->n_pending);
+    for (size_t i = 0; i < w->n_pending; i++) {
+        hand_to_publisher(w, w->pending[i]);
+    }
+    w->n_pending = 0;
+}
+
+static int64_t series_db_id(writer *w, gw_series *s) {
+    if (s->db_id == 0) {
+        int64_t id;
+        if (st_db_series_id(w->p->db, s->sensor, s->metric, &id) != 0) {
+            gw_log_limited(&w->p->store_rl, GW_LOG_ERROR, "writer", "%s", st_db_errmsg(w->p->db));
+            return 0;
+        }
+        s->db_id = id;
+    }
+    return s->db_id;
+}
+
+static void store_alert(writer *w, const gw_alert_ev *ev) {
+    gw_pipeline *p = w->p;
+    gw_series *s = gw_series_get(p->series, ev->series);
+    int64_t sid = series_db_id(w, s);
+    const an_rule *rule = &p->cfg->rules[ev->a.rule];
+    char msg[512];
+    gw_alert_message(&ev->a, s->sensor, s->metric, rule->name, msg, sizeof(msg));
+    st_alert_row row = {
+        .gateway = p->cfg->gateway_id,
+        .series_id = sid,
+        .kind = an_kind_name(ev->a.kind),
+        .state = an_state_name(ev->a.state),
+        .severity = an_severity_name(ev->a.severity),
+        .rule = rule->name,
+        .ts_ms = ev->a.ts_ms,
+        .value = ev->a.value,
+        .threshold = ev->a.threshold,
+        .message = msg,
+    };
+    int64_t id;
+    if (sid == 0 || st_db_insert_alert(p->db, &row, &id) != 0) {
+        gw_log_limited(&p->store_rl, GW_LOG_ERROR, "writer", "alert of %s/%s not stored: %s",
+                       s->sensor, s->metric, st_db_errmsg(p->db));
+        return;
+    }
+    st_alert_out out = {
+        .id = id,
+        .gateway = row.gateway,
+        .sensor = s->sensor,
+        .metric = s->metric,
+        .kind = row.kind,
+        .state = row.state,
+        .severity = row.severity,
+        .rule = row.rule,
+        .message = msg,
+        .ts_ms = row.ts_ms,
+        .value = row.value,
+        .threshold = row.threshold,
+    };
+    gw_pub_item *it = make_pub_item(p, &out);
+    if (it == NULL) {
+        GW_ERROR("writer", "out of memory: alert %lld stays in the outbox", (long long)id);
+        return;
+    }
+    if (w->n_pending == PENDING_MAX) {
+        commit(w);
+        ensure_txn(w);
+    }
+    w->pending[w->n_pending++] = it;
+}
+
+static void store_batch(writer *w, const gw_batch *b) {
+    gw_pipeline *p = w->p;
+    if (ensure_txn(w) != 0) {
+        atomic_fetch_add(&p->rows_failed, b->n_readings);
+        return;
+    }
+    if (p->cfg->storage.raw) {
+        for (uint32_t i = 0; i < b->n_readings; i++) {
+            const an_reading *r = &b->readings[i];
+            gw_series *s = gw_series_get(p->series, r->series);
+            int64_t sid = series_db_id(w, s);
+            if (sid == 0 || st_db_insert_reading(p->db, sid, r->ts_ms, r->value) != 0) {
+                atomic_fetch_add(&p->rows_failed, 1);
+                gw_log_limited(&p->store_rl, GW_LOG_ERROR, "writer", "reading not stored: %s",
+                               st_db_errmsg(p->db));
+                continue;
+            }
+            w->txn_rows++;
+        }
+    }
+    for (uint32_t i = 0; i < b->n_alerts; i++) {
+        store_alert(w, &b->alerts[i]);
+    }
+}
+
+static int resend_one(void *ctx, const st_alert_out *a) {
+    writer *w = ctx;
+    gw_pub_item *it = make_pub_item(w->p, a);
+    if (it != NULL) {
+        hand_to_publisher(w, it);
+    }
+    return 0;
+}
+
+void *gw__writer_main(void *arg) {
+    gw_pipeline *p = arg;
+    writer w = {.p = p};
+    w.acked = calloc(p->cap_acked, sizeof(*w.acked));
+    if (w.acked == NULL) {
+        GW_ERROR("writer", "out of memory at start");
+        return NULL;
+    }
+    if (p->opts.sink != NULL) {
+        /* The outbox: what a previous run committed but could not publish goes first. */
+        int n = st_db_unpublished(p->db, 0, 100000, resend_one, &w);
+        if (n > 0) {
+            GW_INFO("writer", "resending %d unpublished alerts from the outbox", n);
+        }
+    }
+    const int64_t tick = p->cfg->storage.tick_ms;
+    const int64_t batch_rows = p->cfg->storage.batch_rows;
+    void *items[16];
+    for (;;) {
+        int timeout = -1;
+        if (w.in_txn) {
+            int64_t left = w.txn_start_ms + tick - gw_mono_ms();
+            timeout = left > 0 ? (int)left : 0;
+        } else if (p->opts.sink != NULL) {
+            timeout = (int)tick; /* wake up to mark delivered alerts */
+        }
+        size_t n = gw_queue_pop(p->writer_q, items, NULL, 16, timeout);
+        if (n == 0 && gw_queue_is_closed(p->writer_q)) {
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            store_batch(&w, items[i]);
+            free(items[i]);
+        }
+        mark_acked(&w);
+        if (w.in_txn && (w.n_pending > 0 || w.txn_rows >= batch_rows ||
+                         gw_mono_ms() - w.txn_start_ms >= tick)) {
+            commit(&w);
+        }
+    }
+    commit(&w);
+    mark_acked(&w);
+    free(w.acked);
+    return NULL;
+}
+
+void gw__writer_mark_remaining(gw_pipeline *p) {
+    /* Called after every thread has stopped: the connection is free for this thread. */
+    for (size_t i = 0; i < p->n_acked; i++) {
+        if (st_db_mark_published(p->db, p->acked[i]) != 0) {
+            GW_WARN("writer", "%s", st_db_errmsg(p->db));
+        }
+    }
+    p->n_acked = 0;
+}

@@ -30,6 +30,8 @@ static const char replay_usage[] =
     "      --start TIME      time of line 1 for readings without ts: RFC 3339 or epoch ms\n"
     "                        (default 2000-01-01T00:00:00Z)\n"
     "      --step MS         time between lines for readings without ts (default 1000)\n"
+    "  -w, --workers N       analytics workers (default 1: alert ids and row order are then\n"
+    "                        deterministic; more workers interleave them)\n"
     "  -a, --print-alerts    write every alert as a JSON line to standard output\n"
     "  -q, --quiet           no progress on standard error\n"
     "  -h, --help            this help\n"
@@ -66,17 +68,23 @@ static void progress(gw_pipeline *p, uint64_t lines, int64_t t0, off_t size, off
 
 int gw_cmd_replay(int argc, char **argv) {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"db", required_argument, NULL, 'd'},
-        {"start", required_argument, NULL, 'S'},  {"step", required_argument, NULL, 'T'},
-        {"print-alerts", no_argument, NULL, 'a'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, 'd'},
+        {"start", required_argument, NULL, 'S'},
+        {"step", required_argument, NULL, 'T'},
+        {"workers", required_argument, NULL, 'w'},
+        {"print-alerts", no_argument, NULL, 'a'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *db = NULL;
     int64_t start = DEFAULT_START_MS, step = 1000;
+    long workers = 1;
     bool print_alerts = false, quiet = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:d:aqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:d:w:aqh", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'c':
@@ -130,6 +138,7 @@ int gw_cmd_replay(int argc, char **argv) {
     if (db != NULL) {
         snprintf(cfg->storage.path, sizeof(cfg->storage.path), "%s", db);
     }
+    cfg->pipeline.workers = (int)workers;
     gw_log_set_level_name(cfg->log.level);
 
     int status = 1;

@@ -1,0 +1,288 @@
+/* The pipeline without a broker: inline decode (as replay does), a recording sink in place of
+ * MQTT, and a real SQLite file in a temporary directory. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alert.h"
+#include "config.h"
+#include "pipeline.h"
+
+typedef struct fixture {
+    char dir[64];
+    char db[128];
+    gw_config *cfg;
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/iotgw-test-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        return -1;
+    }
+    snprintf(f->db, sizeof(f->db), "%s/t.db", f->dir);
+    f->cfg = malloc(sizeof(*f->cfg));
+    gw_config_defaults(f->cfg);
+    snprintf(f->cfg->storage.path, sizeof(f->cfg->storage.path), "%s", f->db);
+    f->cfg->n_rules = 1;
+    an_rule *r = &f->cfg->rules[0];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "hot");
+    snprintf(r->sensor_glob, sizeof(r->sensor_glob), "*");
+    snprintf(r->metric_glob, sizeof(r->metric_glob), "temp");
+    r->threshold.has_above = true;
+    r->threshold.above = 30;
+    r->threshold.clear_below = 28;
+    r->threshold.severity = AN_SEV_CRITICAL;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0) {
+        return -1;
+    }
+    free(f->cfg);
+    free(f);
+    return 0;
+}
+
+static int64_t query_int(const char *db, const char *sql) {
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            v = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(h);
+    return v;
+}
+
+static void feed(gw_pipeline *p, const char *topic, const char *payload, int64_t ts) {
+    gw_pipeline_decode(p, topic, strlen(topic), payload, strlen(payload), ts);
+}
+
+static void test_every_reading_is_stored(void **state) {
+    fixture *f = *state;
+    f->cfg->pipeline.workers = 3;
+    f->cfg->storage.batch_rows = 100;
+    gw_pipeline *p;
+    char err[256];
+    gw_pipeline_opts o = {.inline_decode = true};
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    assert_int_equal(gw_pipeline_start(p), 0);
+    enum { N = 20000 };
+    char topic[64], payload[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(topic, sizeof(topic), "sensors/s%03d/level", i % 500);
+        snprintf(payload, sizeof(payload), "%d", i);
+        feed(p, topic, payload, 1700000000000 + i);
+    }
+    feed(p, "sensors/x/level", "not a number", 0);
+    feed(p, "elsewhere/x", "1", 0);
+    gw_pipeline_stop(p);
+    gw_pipeline_stats st;
+    gw_pipeline_stats_get(p, &st);
+    assert_int_equal(st.messages_in, N + 2);
+    assert_int_equal(st.readings, N);
+    assert_int_equal(st.rows_stored, N);
+    assert_int_equal(st.rows_failed, 0);
+    assert_int_equal(st.series, 500);
+    assert_int_equal(st.decode_errors[GW_DEC_NOT_NUMERIC], 1);
+    assert_int_equal(st.decode_errors[GW_DEC_NO_ROUTE], 1);
+    gw_pipeline_free(p);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM readings"), N);
+    assert_int_equal(query_int(f->db, "SELECT sum(value) FROM readings"), (int64_t)N * (N - 1) / 2);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM series"), 500);
+}
+
+typedef struct sent {
+    char topic[128];
+    char payload[1024];
+    bool retained;
+    int64_t id;
+} sent;
+
+typedef struct rec_sink {
+    gw_pipeline *p;
+    pthread_mutex_t mu;
+    sent msgs[64];
+    int n;
+    int fail_first; /* calls to refuse, as a disconnected client does */
+} rec_sink;
+
+static int rec_send(void *ctx, const char *topic, const char *payload, size_t len, int qos,
+                    bool retained, int64_t id) {
+    rec_sink *s = ctx;
+    assert_int_equal(qos, 1);
+    pthread_mutex_lock(&s->mu);
+    if (s->fail_first > 0) {
+        s->fail_first--;
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    sent *m = &s->msgs[s->n++];
+    snprintf(m->topic, sizeof(m->topic), "%s", topic);
+    snprintf(m->payload, sizeof(m->payload), "%.*s", (int)len, payload);
+    m->retained = retained;
+    m->id = id;
+    pthread_mutex_unlock(&s->mu);
+    if (id > 0) {
+        gw_pipeline_alert_delivered(s->p, id);
+    }
+    return 0;
+}
+
+static const gw_sink_ops rec_ops = {.send = rec_send};
+
+static void test_alerts_are_stored_then_published_in_order(void **state) {
+    fixture *f = *state;
+    rec_sink sink = {.fail_first = 2};
+    pthread_mutex_init(&sink.mu, NULL);
+    gw_pipeline *p;
+    char err[256];
+    gw_pipeline_opts o = {.inline_decode = true, .sink = &rec_ops, .sink_ctx = &sink};
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    sink.p = p;
+    assert_int_equal(gw_pipeline_start(p), 0);
+    const char *values[] = {"25", "31", "33", "29", "27", "40"};
+    for (int i = 0; i < 6; i++) {
+        feed(p, "sensors/boiler/temp", values[i], 1700000000000 + i * 1000);
+    }
+    feed(p, "sensors/boiler/pressure", "99", 1700000000000);
+    gw_pipeline_stop(p);
+    gw_pipeline_stats st;
+    gw_pipeline_stats_get(p, &st);
+    assert_int_equal(st.alerts, 3);
+    assert_int_equal(st.alerts_published, 3);
+    gw_pipeline_free(p);
+
+    /* raised 31, cleared 27, raised 40: each an alert message then its retained state. */
+    assert_int_equal(sink.n, 6);
+    assert_string_equal(sink.msgs[0].topic, "iotgw/alerts/boiler/temp");
+    assert_false(sink.msgs[0].retained);
+    assert_non_null(strstr(sink.msgs[0].payload, "\"state\":\"raised\""));
+    assert_non_null(strstr(sink.msgs[0].payload, "\"value\":31,"));
+    assert_non_null(strstr(sink.msgs[0].payload, "\"severity\":\"critical\""));
+    assert_non_null(strstr(sink.msgs[0].payload, "\"ts\":\"2023-11-14T22:13:21.000Z\""));
+    assert_string_equal(sink.msgs[1].topic, "iotgw/state/boiler/temp/high");
+    assert_true(sink.msgs[1].retained);
+    assert_string_equal(sink.msgs[1].payload, sink.msgs[0].payload);
+    assert_non_null(strstr(sink.msgs[2].payload, "\"state\":\"cleared\""));
+    assert_true(sink.msgs[3].retained);
+    assert_string_equal(sink.msgs[3].payload, "");
+    assert_true(sink.msgs[0].id < sink.msgs[2].id && sink.msgs[2].id < sink.msgs[4].id);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM alerts WHERE published = 1"), 3);
+    pthread_mutex_destroy(&sink.mu);
+}
+
+/* An alert committed in a run whose broker never took it is sent by the next run. */
+static void test_outbox_is_resent_after_restart(void **state) {
+    fixture *f = *state;
+    gw_pipeline *p;
+    char err[256];
+    gw_pipeline_opts o = {.inline_decode = true};
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    assert_int_equal(gw_pipeline_start(p), 0);
+    feed(p, "sensors/a/temp", "50", 1700000000000);
+    gw_pipeline_free(p);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM alerts WHERE published = 0"), 1);
+
+    rec_sink sink = {0};
+    pthread_mutex_init(&sink.mu, NULL);
+    gw_pipeline_opts o2 = {.inline_decode = true, .sink = &rec_ops, .sink_ctx = &sink};
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o2, err, sizeof(err)), 0);
+    sink.p = p;
+    assert_int_equal(gw_pipeline_start(p), 0);
+    gw_pipeline_free(p);
+    assert_int_equal(sink.n, 2);
+    assert_string_equal(sink.msgs[0].topic, "iotgw/alerts/a/temp");
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM alerts WHERE published = 0"), 0);
+    pthread_mutex_destroy(&sink.mu);
+}
+
+/* A full ingest queue: drop_newest drops after the bounded wait, counts it, and keeps what it
+ * accepted. */
+static void test_ingest_overflow_drops_and_counts(void **state) {
+    fixture *f = *state;
+    f->cfg->pipeline.queue_items = 4;
+    f->cfg->pipeline.ingest_wait_ms = 5;
+    gw_pipeline *p;
+    char err[256];
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, NULL, err, sizeof(err)), 0);
+    /* Not started: nothing drains the ingest queue. */
+    for (int i = 0; i < 6; i++) {
+        int rc = gw_pipeline_ingest(p, "sensors/a/level", 15, "1", 1);
+        assert_int_equal(rc, i < 4 ? 0 : GW_ETIMEDOUT);
+    }
+    gw_pipeline_stats st;
+    gw_pipeline_stats_get(p, &st);
+    assert_int_equal(st.messages_in, 4);
+    assert_int_equal(st.ingest_dropped, 2);
+    assert_int_equal(st.queues[0].drops, 2);
+    assert_int_equal(st.queues[0].hwm, 4);
+    assert_string_equal(st.queues[0].name, "ingest");
+    assert_int_equal(gw_pipeline_start(p), 0);
+    gw_pipeline_stop(p);
+    gw_pipeline_stats_get(p, &st);
+    assert_int_equal(st.rows_stored, 4);
+    assert_int_equal(gw_pipeline_ingest(p, "sensors/a/level", 15, "1", 1), GW_ECLOSED);
+    gw_pipeline_free(p);
+}
+
+static void test_alert_json_escapes(void **state) {
+    (void)state;
+    st_alert_out a = {
+        .id = 7,
+        .gateway = "g",
+        .sensor = "he said \"hi\"",
+        .metric = "t\\x",
+        .kind = "high",
+        .state = "raised",
+        .severity = "info",
+        .rule = "r",
+        .message = "line\nbreak\x01",
+        .ts_ms = 1700000000123,
+        .value = 0.1,
+        .threshold = -2.5e-7,
+    };
+    char buf[1024];
+    int n = gw_alert_json(&a, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal((size_t)n, strlen(buf));
+    assert_string_equal(buf, "{\"id\":7,\"gateway\":\"g\",\"sensor\":\"he said \\\"hi\\\"\","
+                             "\"metric\":\"t\\\\x\",\"kind\":\"high\",\"state\":\"raised\","
+                             "\"severity\":\"info\",\"rule\":\"r\",\"value\":0.10000000000000001,"
+                             "\"threshold\":-2.4999999999999999e-07,"
+                             "\"ts\":\"2023-11-14T22:13:20.123Z\","
+                             "\"message\":\"line\\nbreak\\u0001\"}");
+    assert_int_equal(gw_alert_json(&a, buf, 40), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_every_reading_is_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alerts_are_stored_then_published_in_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_is_resent_after_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_overflow_drops_and_counts, setup, teardown),
+        cmocka_unit_test(test_alert_json_escapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

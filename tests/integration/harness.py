@@ -138,7 +138,7 @@ def db_rows(db, sql, args=()):
 
 def db_count(db):
     try:
-        return db_rows(db, "SELECT count(*) FROM readings")[0][0]
+        return db_rows(db, "SELECT count(*) FROM v_readings")[0][0]
     except sqlite3.OperationalError:
         return -1
 

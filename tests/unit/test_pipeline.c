@@ -107,8 +107,9 @@ static void test_every_reading_is_stored(void **state) {
     assert_int_equal(st.decode_errors[GW_DEC_NOT_NUMERIC], 1);
     assert_int_equal(st.decode_errors[GW_DEC_NO_ROUTE], 1);
     gw_pipeline_free(p);
-    assert_int_equal(query_int(f->db, "SELECT count(*) FROM readings"), N);
-    assert_int_equal(query_int(f->db, "SELECT sum(value) FROM readings"), (int64_t)N * (N - 1) / 2);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM v_readings"), N);
+    assert_int_equal(query_int(f->db, "SELECT sum(value) FROM v_readings"),
+                     (int64_t)N * (N - 1) / 2);
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM series"), 500);
 }
 

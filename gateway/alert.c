@@ -1,6 +1,7 @@
 #include "alert.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "decode.h"
@@ -78,8 +79,14 @@ static int append_num(char *buf, size_t len, int used, const char *key, double v
     if (used < 0) {
         return -1;
     }
-    /* %.17g round-trips every double; JSON has no NaN, and values here are always finite. */
-    int n = snprintf(buf + used, len - (size_t)used, ",\"%s\":%.17g", key, v);
+    /* The shortest of %.15g and %.17g that reads back as the same double: 21.37, not
+     * 21.370000000000001. JSON has no NaN, and values here are always finite. */
+    char num[32];
+    snprintf(num, sizeof(num), "%.15g", v);
+    if (strtod(num, NULL) != v) {
+        snprintf(num, sizeof(num), "%.17g", v);
+    }
+    int n = snprintf(buf + used, len - (size_t)used, ",\"%s\":%s", key, num);
     if (n < 0 || (size_t)n >= len - (size_t)used) {
         return -1;
     }

@@ -15,7 +15,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-IOTGW = os.environ.get("IOTGW_BIN", os.path.join(os.path.dirname(__file__), "../../build/gateway/iotgw"))
+IOTGW = os.environ.get("IOTGW_BIN", os.path.join(os.path.dirname(__file__), "../../build/iotgw"))
 
 
 def free_port():

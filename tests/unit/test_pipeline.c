@@ -269,8 +269,8 @@ static void test_alert_json_escapes(void **state) {
     assert_int_equal((size_t)n, strlen(buf));
     assert_string_equal(buf, "{\"id\":7,\"gateway\":\"g\",\"sensor\":\"he said \\\"hi\\\"\","
                              "\"metric\":\"t\\\\x\",\"kind\":\"high\",\"state\":\"raised\","
-                             "\"severity\":\"info\",\"rule\":\"r\",\"value\":0.10000000000000001,"
-                             "\"threshold\":-2.4999999999999999e-07,"
+                             "\"severity\":\"info\",\"rule\":\"r\",\"value\":0.1,"
+                             "\"threshold\":-2.5e-07,"
                              "\"ts\":\"2023-11-14T22:13:20.123Z\","
                              "\"message\":\"line\\nbreak\\u0001\"}");
     assert_int_equal(gw_alert_json(&a, buf, 40), -1);

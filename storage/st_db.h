@@ -1,20 +1,30 @@
 /* SQLite storage: schema, migrations and the write path. One st_db is one connection; the
  * writer thread owns the write connection and is the only thread that calls the write
- * functions. Every function returns 0 or a negative error code (ST_E*), and writes a
- * one-line reason (with sqlite3_errmsg) retrievable with st_db_errmsg.
+ * functions. A connection is opened with SQLITE_OPEN_NOMUTEX: one thread at a time may use
+ * it. Every function returns 0 or a negative error code (ST_E*), and writes a one-line reason
+ * (with sqlite3_errmsg) retrievable with st_db_errmsg.
  *
  * Schema (version 1, PRAGMA user_version = 1), STRICT tables:
  *   series(id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, metric TEXT NOT NULL,
  *          UNIQUE(sensor, metric))
  *   readings(series_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL NOT NULL)
  *          + index on (series_id, ts_ms)
+ *   readings_recent(series_id, ts_ms, value), same columns, no index: new readings are
+ *          appended here and merged into readings in (series_id, ts_ms) order every
+ *          merge_rows rows (st_db_merge). Measured on 2 cores (shared, noisy), 10k series in
+ *          random order, 5000-row transactions: inserting into the indexed table directly gave
+ *          ~50-125k rows/s on an empty database and ~36k rows/s with 3M rows stored; with
+ *          this staging ~400-700k rows/s (empty) and ~320-390k rows/s (4M rows stored),
+ *          merges included.
  *   alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, gateway TEXT, series_id INTEGER, kind TEXT,
  *          state TEXT, severity TEXT, rule TEXT, ts_ms INTEGER, value REAL, threshold REAL,
  *          message TEXT, published INTEGER NOT NULL DEFAULT 0)   -- the outbox
- *   views: v_readings(sensor, metric, ts_ms, ts, value),
+ *   views: v_readings(sensor, metric, ts_ms, ts, value) over readings and readings_recent,
  *          v_alerts(id, sensor, metric, kind, state, severity, ts_ms, ts, value, threshold,
  *                   message, published)
- * Pragmas: journal_mode=WAL, synchronous=NORMAL (FULL optional), busy_timeout. */
+ *   PRAGMA application_id = 0x696f7467 ("iotg") marks iotgw files.
+ * Pragmas: journal_mode=WAL, synchronous=NORMAL (FULL optional), busy_timeout,
+ * journal_size_limit=64 MiB, cache_size=2 MiB. */
 #ifndef ST_DB_H
 #define ST_DB_H
 
@@ -22,22 +32,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ST_OK 0
-#define ST_EIO (-1)       /* an SQLite error; see st_db_errmsg */
-#define ST_ENOMEM (-2)
-#define ST_EBUSY (-3)     /* locked by another connection past busy_timeout */
-#define ST_EFULL (-4)     /* disk or database full */
+#define ST_OK        0
+#define ST_EIO       (-1) /* an SQLite error; see st_db_errmsg */
+#define ST_ENOMEM    (-2)
+#define ST_EBUSY     (-3) /* locked by another connection past busy_timeout */
+#define ST_EFULL     (-4) /* disk or database full */
 #define ST_EREADONLY (-5) /* read-only file or directory */
-#define ST_ESCHEMA (-6)   /* a database from a newer iotgw (user_version too high) */
+/* Not an iotgw database, or one from a newer iotgw (user_version too high); for a read-only
+ * open also a schema older than ST_SCHEMA_VERSION. */
+#define ST_ESCHEMA (-6)
 
 #define ST_SCHEMA_VERSION 1
 
 typedef struct st_db st_db;
 
 typedef struct st_db_opts {
-    bool sync_full;     /* synchronous=FULL instead of NORMAL */
+    bool sync_full;      /* synchronous=FULL instead of NORMAL */
     int busy_timeout_ms; /* default 5000 when 0 */
-    bool read_only;     /* open read-only (for queries); no migrations */
+    bool read_only;      /* open read-only (for queries); no migrations */
+    int merge_rows;      /* merge staged readings from this many; when <= 0, the default:
+                            max(262144, 64 x number of series) */
 } st_db_opts;
 
 /* Opens (creating it when missing, unless read_only) and migrates the schema.
@@ -49,7 +63,13 @@ void st_db_close(st_db *db);
  * call. */
 const char *st_db_errmsg(const st_db *db);
 
-/* Transactions: one batch of rows per transaction. */
+/* Transactions: one batch of rows per transaction (BEGIN IMMEDIATE). st_db_rollback without an
+ * open transaction (SQLite may have rolled back already, e.g. after ST_EFULL) returns 0.
+ * After a successful COMMIT, st_db_commit merges the staged readings when merge_rows or more
+ * are staged (in its own transaction; ~0.2-0.4 s for 256k rows of 1k series, ~1-2 s for 640k
+ * rows of 10k series, during which the writer stalls). A failed merge does not fail the
+ * commit: the rows stay staged and visible in v_readings, the reason is left in st_db_errmsg,
+ * and the merge is retried after another merge_rows / 4 readings. */
 int st_db_begin(st_db *db);
 int st_db_commit(st_db *db);
 int st_db_rollback(st_db *db);
@@ -58,7 +78,8 @@ int st_db_rollback(st_db *db);
  * The caller caches the id (this function runs SQL every time). */
 int st_db_series_id(st_db *db, const char *sensor, const char *metric, int64_t *id);
 
-/* Appends one raw reading (inside a transaction). */
+/* Appends one raw reading (inside a transaction) to readings_recent. Outside a transaction it
+ * may run a merge (see st_db_commit). */
 int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double value);
 
 typedef struct st_alert_row {
@@ -84,7 +105,11 @@ int st_db_mark_published(st_db *db, int64_t id);
 
 /* Calls fn for each committed, unpublished alert in id order, at most `limit` rows, with
  * id > after_id. Used by the publisher at start and after outages. Returns the number of rows
- * visited or a negative error. */
+ * visited or a negative error. fn returns 0 to go on; any other value stops after that row
+ * (which counts as visited). The strings of *a are borrowed, valid only during the call, and
+ * NULL for SQL NULL; value/threshold are NaN when NULL. fn must not call st_db functions on
+ * this db. Must be called outside a transaction (ST_EIO otherwise), so that only committed
+ * rows are seen. limit <= 0 visits nothing. */
 typedef struct st_alert_out {
     int64_t id;
     const char *gateway, *sensor, *metric, *kind, *state, *severity, *rule, *message;
@@ -94,8 +119,17 @@ typedef struct st_alert_out {
 typedef int (*st_alert_fn)(void *ctx, const st_alert_out *a);
 int st_db_unpublished(st_db *db, int64_t after_id, int limit, st_alert_fn fn, void *ctx);
 
-/* Counts for tests and stats: rows in readings, rows in alerts. */
+/* Moves every staged reading into the indexed readings table, in one transaction of its own.
+ * The writer may call it in idle time or at shutdown; st_db_commit calls it when due. Must be
+ * called outside a transaction (ST_EIO otherwise). */
+int st_db_merge(st_db *db);
+
+/* Counts for tests and stats: rows in readings (merged and staged), rows in alerts. */
 int st_db_count_readings(st_db *db, int64_t *n);
 int st_db_count_alerts(st_db *db, int64_t *n);
+
+/* Test-only: runs SQL on this connection (e.g. "PRAGMA max_page_count = 10" to simulate a full
+ * disk). Borrows sql. Returns 0 or ST_E*; errmsg "exec: <sqlite message>". */
+int st_db_exec(st_db *db, const char *sql);
 
 #endif

@@ -31,6 +31,7 @@
 
 #define TS_RFC3339(col) "strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1000.0, 'unixepoch')"
 
+// clang-format off
 static const char schema_v1[] =
     "CREATE TABLE series("
     "  id INTEGER PRIMARY KEY,"
@@ -73,22 +74,41 @@ static const char schema_v1[] =
      * query's conditions into each arm and uses readings_series_ts, where the subquery form
      * materializes every reading for aggregate queries. */
     "CREATE VIEW v_readings(sensor, metric, ts_ms, ts, value) AS"
-    "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339(
-        "r.ts_ms") ", r.value"
-                   "  FROM readings r JOIN series s ON s.id = r.series_id"
-                   "  UNION ALL"
-                   "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339(
-                       "r.ts_ms") ", r.value"
-                                  "  FROM readings_recent r JOIN series s ON s.id = r.series_id;"
-                                  "CREATE VIEW v_alerts(id, sensor, metric, kind, state, severity, "
-                                  "ts_ms, ts, value,"
-                                  "                     threshold, message, published) AS"
-                                  "  SELECT a.id, s.sensor, s.metric, a.kind, a.state, a.severity, "
-                                  "a.ts_ms,"
-                                  "         " TS_RFC3339(
-                                      "a.ts_ms") ", a.value, a.threshold, a.message, a.published"
-                                                 "  FROM alerts a LEFT JOIN series s ON s.id = "
-                                                 "a.series_id;";
+    "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339("r.ts_ms") ", r.value"
+    "  FROM readings r JOIN series s ON s.id = r.series_id"
+    "  UNION ALL"
+    "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339("r.ts_ms") ", r.value"
+    "  FROM readings_recent r JOIN series s ON s.id = r.series_id;"
+    "CREATE VIEW v_alerts(id, sensor, metric, kind, state, severity, ts_ms, ts, value,"
+    "                     threshold, message, published) AS"
+    "  SELECT a.id, s.sensor, s.metric, a.kind, a.state, a.severity, a.ts_ms,"
+    "         " TS_RFC3339("a.ts_ms") ", a.value, a.threshold, a.message, a.published"
+    "  FROM alerts a LEFT JOIN series s ON s.id = a.series_id;";
+
+/* Version 2: window summaries. */
+static const char schema_v2[] =
+    "CREATE TABLE summaries("
+    "  series_id INTEGER NOT NULL,"
+    "  window_ms INTEGER NOT NULL,"
+    "  start_ms INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  min REAL NOT NULL,"
+    "  max REAL NOT NULL,"
+    "  mean REAL NOT NULL,"
+    "  stddev REAL NOT NULL,"
+    "  first REAL NOT NULL,"
+    "  last REAL NOT NULL,"
+    "  p50 REAL NOT NULL,"
+    "  p95 REAL NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX summaries_series ON summaries(series_id, window_ms, start_ms);"
+    "CREATE VIEW v_summaries(sensor, metric, window_ms, start_ms, end_ms, start, count, min,"
+    "                        max, mean, stddev, first, last, p50, p95) AS"
+    "  SELECT s.sensor, s.metric, w.window_ms, w.start_ms, w.start_ms + w.window_ms,"
+    "         " TS_RFC3339("w.start_ms") ", w.count, w.min, w.max, w.mean, w.stddev,"
+    "         w.first, w.last, w.p50, w.p95"
+    "  FROM summaries w JOIN series s ON s.id = w.series_id;";
+// clang-format on
 
 /* migrations[v] takes a database from user_version v to v + 1, in its own transaction. */
 typedef struct migration {
@@ -98,6 +118,7 @@ typedef struct migration {
 
 static const migration migrations[] = {
     {"create schema v1", schema_v1},
+    {"add window summaries (v2)", schema_v2},
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == ST_SCHEMA_VERSION,
@@ -117,6 +138,7 @@ enum stmt_id {
     S_UNPUBLISHED,
     S_COUNT_READINGS,
     S_COUNT_ALERTS,
+    S_INS_SUMMARY,
     S_MERGE_BEGIN,
     S_MERGE_COPY,
     S_MERGE_CLEAR,
@@ -147,6 +169,10 @@ static const struct {
     [S_COUNT_READINGS] = {"count readings", "SELECT (SELECT count(*) FROM readings) +"
                                             " (SELECT count(*) FROM readings_recent)"},
     [S_COUNT_ALERTS] = {"count alerts", "SELECT count(*) FROM alerts"},
+    [S_INS_SUMMARY] = {"insert summary",
+                       "INSERT INTO summaries(series_id, window_ms, start_ms, count, min, max,"
+                       " mean, stddev, first, last, p50, p95)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
     [S_MERGE_BEGIN] = {"merge readings: begin", "BEGIN IMMEDIATE"},
     /* rowid keeps the arrival order of readings with the same series and timestamp. */
     [S_MERGE_COPY] = {"merge readings", "INSERT INTO readings(series_id, ts_ms, value)"
@@ -641,6 +667,26 @@ int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double val
         merge_if_due(db);
     }
     return 0;
+}
+
+int st_db_insert_summary(st_db *db, int64_t series_id, const an_window_summary *w) {
+    int ret;
+    if ((ret = bind_i64(db, S_INS_SUMMARY, 1, series_id)) != 0 ||
+        (ret = bind_i64(db, S_INS_SUMMARY, 2, w->window_ms)) != 0 ||
+        (ret = bind_i64(db, S_INS_SUMMARY, 3, w->start_ms)) != 0 ||
+        (ret = bind_i64(db, S_INS_SUMMARY, 4, (int64_t)w->count)) != 0 ||
+        (ret = bind_dbl(db, S_INS_SUMMARY, 5, w->min)) != 0 ||
+        (ret = bind_dbl(db, S_INS_SUMMARY, 6, w->max)) != 0 ||
+        (ret = bind_dbl(db, S_INS_SUMMARY, 7, w->mean)) != 0 ||
+        (ret = bind_dbl(db, S_INS_SUMMARY, 8, w->stddev)) != 0 ||
+        (ret = bind_dbl(db, S_INS_SUMMARY, 9, w->first)) != 0 ||
+        (ret = bind_dbl(db, S_INS_SUMMARY, 10, w->last)) != 0 ||
+        (ret = bind_dbl(db, S_INS_SUMMARY, 11, w->p50)) != 0 ||
+        (ret = bind_dbl(db, S_INS_SUMMARY, 12, w->p95)) != 0) {
+        release(db->stmt[S_INS_SUMMARY]);
+        return ret;
+    }
+    return step_done(db, S_INS_SUMMARY);
 }
 
 int st_db_insert_alert(st_db *db, const st_alert_row *row, int64_t *id) {

@@ -4,7 +4,7 @@
  * it. Every function returns 0 or a negative error code (ST_E*), and writes a one-line reason
  * (with sqlite3_errmsg) retrievable with st_db_errmsg.
  *
- * Schema (version 1, PRAGMA user_version = 1), STRICT tables:
+ * Schema (version 2, PRAGMA user_version = 2; version 1 had no summaries), STRICT tables:
  *   series(id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, metric TEXT NOT NULL,
  *          UNIQUE(sensor, metric))
  *   readings(series_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL NOT NULL)
@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "window.h"
+
 #define ST_OK        0
 #define ST_EIO       (-1) /* an SQLite error; see st_db_errmsg */
 #define ST_ENOMEM    (-2)
@@ -42,7 +44,7 @@
  * open also a schema older than ST_SCHEMA_VERSION. */
 #define ST_ESCHEMA (-6)
 
-#define ST_SCHEMA_VERSION 1
+#define ST_SCHEMA_VERSION 2
 
 typedef struct st_db st_db;
 
@@ -81,6 +83,13 @@ int st_db_series_id(st_db *db, const char *sensor, const char *metric, int64_t *
 /* Appends one raw reading (inside a transaction) to readings_recent. Outside a transaction it
  * may run a merge (see st_db_commit). */
 int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double value);
+
+/* Appends one window summary (inside a transaction). Borrows w. Version 2 schema:
+ *   summaries(series_id, window_ms, start_ms, count, min, max, mean, stddev, first, last, p50,
+ *             p95) + index on (series_id, window_ms, start_ms)
+ *   v_summaries(sensor, metric, window_ms, start_ms, end_ms, start, count, min, max, mean,
+ *               stddev, first, last, p50, p95), `start` RFC 3339 UTC text. */
+int st_db_insert_summary(st_db *db, int64_t series_id, const an_window_summary *w);
 
 typedef struct st_alert_row {
     const char *gateway;

@@ -727,6 +727,52 @@ static void test_errmsg(void **state) {
     assert_null(db);
 }
 
+/* A version-1 file (no summaries) keeps its data and gains the summaries on open. */
+static void test_migrate_v1_to_v2(void **state) {
+    fixture *f = *state;
+    st_db *db = open_ok(f->path, NULL);
+    int64_t sid;
+    assert_int_equal(st_db_series_id(db, "pump", "temp", &sid), 0);
+    assert_int_equal(st_db_begin(db), 0);
+    assert_int_equal(st_db_insert_reading(db, sid, 1700000000000, 21.5), 0);
+    assert_int_equal(st_db_commit(db), 0);
+    st_db_close(db);
+    sqlite3 *h = raw_open(f->path);
+    raw_exec(h, "DROP VIEW v_summaries; DROP TABLE summaries; PRAGMA user_version = 1");
+    sqlite3_close(h);
+
+    db = open_ok(f->path, NULL);
+    an_window_summary w = {
+        .window_ms = 60000,
+        .start_ms = 1700000040000,
+        .end_ms = 1700000100000,
+        .count = 3,
+        .min = 1,
+        .max = 3,
+        .mean = 2,
+        .stddev = 1,
+        .first = 1,
+        .last = 3,
+        .p50 = 2,
+        .p95 = 2.9,
+    };
+    assert_int_equal(st_db_begin(db), 0);
+    assert_int_equal(st_db_insert_summary(db, sid, &w), 0);
+    assert_int_equal(st_db_commit(db), 0);
+    st_db_close(db);
+    h = raw_open(f->path);
+    assert_int_equal(raw_int(h, "PRAGMA user_version"), ST_SCHEMA_VERSION);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM v_readings WHERE value = 21.5"), 1);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM v_summaries WHERE sensor = 'pump' AND"
+                                " metric = 'temp' AND window_ms = 60000 AND"
+                                " start_ms = 1700000040000 AND end_ms = 1700000100000 AND"
+                                " start = '2023-11-14T22:14:00.000Z' AND count = 3 AND"
+                                " min = 1 AND max = 3 AND mean = 2 AND stddev = 1 AND"
+                                " first = 1 AND last = 3 AND p50 = 2 AND p95 = 2.9"),
+                     1);
+    sqlite3_close(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
@@ -745,6 +791,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errmsg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

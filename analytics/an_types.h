@@ -17,6 +17,9 @@ typedef enum an_kind {
     AN_KIND_LOW,      /* value below a limit */
     AN_KIND_RATE,     /* rate of change above a limit */
     AN_KIND_STALE,    /* series went silent */
+    AN_KIND_TREND,    /* a limit is predicted to be reached within the horizon (trend.h) */
+    AN_KIND_DRIFT,    /* sustained shift of level against a learned baseline (drift.h) */
+    AN_KIND_ANOMALY,  /* a reading scored above the anomaly sensitivity (anomaly.h) */
     AN_KIND_COUNT
 } an_kind;
 
@@ -34,6 +37,8 @@ typedef struct an_alert {
     double threshold; /* the level that was crossed (raise level or clear level) */
     int64_t ts_ms;    /* ts of the reading that caused the transition */
     int rule;         /* index of the rule in the configuration */
+    double detail;    /* kind-specific: the rate (units per second) for AN_KIND_RATE, the
+                       * silence in ms for AN_KIND_STALE; other kinds may leave it unset */
 } an_alert;
 
 /* Names for the enums, as used on MQTT, in SQLite and in the config ("high", "raised",

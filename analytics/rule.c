@@ -6,10 +6,9 @@
 #include <string.h>
 
 static const char *const kind_names[AN_KIND_COUNT] = {
-    [AN_KIND_HIGH] = "high",
-    [AN_KIND_LOW] = "low",
-    [AN_KIND_RATE] = "rate",
-    [AN_KIND_STALE] = "stale",
+    [AN_KIND_HIGH] = "high",       [AN_KIND_LOW] = "low",     [AN_KIND_RATE] = "rate",
+    [AN_KIND_STALE] = "stale",     [AN_KIND_TREND] = "trend", [AN_KIND_DRIFT] = "drift",
+    [AN_KIND_ANOMALY] = "anomaly",
 };
 
 static const char *const state_names[] = {

@@ -23,7 +23,7 @@ typedef enum opt_type {
     OPT_ENUM,      /* a C enum (int sized); the value is the index in names */
     OPT_ENUM_NAME, /* one of names, kept as a string */
     OPT_DURATION,  /* int64_t milliseconds, min..max; JSON number of seconds or a string */
-    OPT_NUMBER,    /* finite double; flag is set when given */
+    OPT_NUMBER,    /* finite double, > 0 when positive; flag is set when given */
     OPT_OBJECT,    /* members in sub, landing relative to the same base */
     OPT_ARRAY,     /* array of objects: elements in sub, min..max entries */
 } opt_type;
@@ -42,6 +42,7 @@ typedef struct opt {
     size_t size;         /* bytes of that field */
     size_t flag;         /* offset + 1 of a bool set to true when the key is given; 0: none */
     int64_t min, max;    /* bounds (see opt_type) */
+    bool positive;       /* numbers: must be > 0 */
     const char *def;     /* default as text; NULL: none (or computed, see def_doc) */
     const char *def_doc; /* the default as documented when it is computed */
     bool required;       /* the key must be given */
@@ -88,10 +89,15 @@ typedef struct val {
 #define O_ENUM_NAME(S, f, nm)                                                                      \
     .type = OPT_ENUM_NAME, FIELD(S, f, char[sizeof(((S *)0)->f)]), .names = (nm)
 #define O_DURATION(S, f) .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 0, .max = DURATION_MAX
-#define O_NUMBER(S, f)   .type = OPT_NUMBER, FIELD(S, f, double)
+/* A duration that must be > 0 (at least 1 ms), with a flag set when given. */
+#define O_DURATION_POS_FLAG(S, f, has)                                                             \
+    .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 1, .max = DURATION_MAX,                     \
+    .flag = offsetof(S, has) + 1 + TYPE_OK(S, has, bool)
+#define O_NUMBER(S, f) .type = OPT_NUMBER, FIELD(S, f, double)
 #define O_NUMBER_FLAG(S, f, has)                                                                   \
     O_NUMBER(S, f), .flag = offsetof(S, has) + 1 + TYPE_OK(S, has, bool)
-#define O_OBJECT(t) .type = OPT_OBJECT, .sub = &(t)
+#define O_NUMBER_POS_FLAG(S, f, has) O_NUMBER_FLAG(S, f, has), .positive = true
+#define O_OBJECT(t)                  .type = OPT_OBJECT, .sub = &(t)
 #define O_ARRAY(S, f, cnt, t, lo, hi)                                                              \
     .type = OPT_ARRAY, FIELD(S, f, __typeof__(((S *)0)->f)), .sub = &(t),                          \
     .count_off = offsetof(S, cnt) + TYPE_OK(S, cnt, size_t), .min = (lo),                          \
@@ -222,9 +228,13 @@ static const opt rule_opts[] = {
     OPT("clear_above", O_NUMBER(an_rule, threshold.clear_above), NULL,
         "Clear the low alert when the value is above this; >= below.", .def_doc = "below"),
     OPT("for", O_DURATION(an_rule, threshold.for_ms), "0",
-        "How long (event time) the value must stay past the limit to raise."),
+        "How long (event time) the value must stay past above/below to raise."),
     OPT("clear_for", O_DURATION(an_rule, threshold.clear_for_ms), "0",
-        "How long (event time) the value must stay back to clear."),
+        "How long (event time) the value must stay back to clear a high/low alert."),
+    OPT("rate_above", O_NUMBER_POS_FLAG(an_rule, rate.above, has_rate), NULL,
+        "Raise a rate alert when the value changes faster than this, in units per second."),
+    OPT("stale_after", O_DURATION_POS_FLAG(an_rule, stale.after_ms, has_stale), NULL,
+        "Raise a stale alert when the series has been silent this long; a reading clears it."),
     OPT("severity", O_ENUM(an_rule, threshold.severity, an_severity, severity_names), "warning",
         "Severity of the alerts of this rule."),
 };
@@ -245,7 +255,7 @@ static const opt root_opts[] = {
         "Queues and workers between ingest and storage."),
     OPT("log", O_OBJECT(log_table), NULL, "Logging."),
     OPT("rules", O_ARRAY(gw_config, rules, n_rules, rule_table, 0, GW_CFG_MAX_RULES), NULL,
-        "Threshold alert rules, checked on every reading of every matching series."),
+        "Alert rules: thresholds, rate of change and silence of every matching series."),
 };
 static const opt_table root_table = {TABLE(root_opts)};
 
@@ -453,6 +463,11 @@ static int store(const opt *o, void *base, const val *v, const char *path, char 
         if (v->kind != V_NUMBER || !isfinite(v->d)) {
             return fail(err, errlen, path, "expected a number");
         }
+        if (o->positive && !(v->d > 0)) {
+            char num[64];
+            fmt_num(num, sizeof num, v->d);
+            return fail(err, errlen, path, "must be > 0, not %s", num);
+        }
         memcpy(dst, &v->d, sizeof(double));
         break;
     case OPT_OBJECT:
@@ -656,9 +671,20 @@ static int finish_rule(void *obj, size_t index, uint32_t seen, const char *path,
     if (!r->name[0]) {
         snprintf(r->name, sizeof r->name, "rules[%zu]", index);
     }
-    if (!t->has_above && !t->has_below) {
-        return fail(err, errlen, path, "needs above and/or below");
+    if (!t->has_above && !t->has_below && !r->has_rate && !r->has_stale) {
+        return fail(err, errlen, path, "needs above, below, rate_above or stale_after");
     }
+    /* The durations belong to the threshold part: given without it they would do nothing. */
+    static const char *const threshold_only[] = {"for", "clear_for"};
+    for (size_t i = 0; i < sizeof(threshold_only) / sizeof(threshold_only[0]); i++) {
+        if (given(&rule_table, seen, threshold_only[i]) && !t->has_above && !t->has_below) {
+            join(p, path, threshold_only[i]);
+            return fail(err, errlen, p, "needs above or below");
+        }
+    }
+    /* One severity per rule, for every part. */
+    r->rate.severity = t->severity;
+    r->stale.severity = t->severity;
     if (given(&rule_table, seen, "clear_below")) {
         join(p, path, "clear_below");
         if (!t->has_above) {
@@ -942,7 +968,7 @@ static void print_table(FILE *f, const opt_table *t, const char *prefix) {
             break;
         }
         case OPT_NUMBER:
-            snprintf(type, sizeof type, "number");
+            snprintf(type, sizeof type, "%s", o->positive ? "number > 0" : "number");
             break;
         case OPT_OBJECT:
             fprintf(f, "%-24s object\n    %s\n", path, o->desc);

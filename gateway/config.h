@@ -15,7 +15,7 @@
 #include "rule.h"
 #include "topic.h"
 
-#define GW_CFG_STR 256
+#define GW_CFG_STR       256
 #define GW_CFG_MAX_RULES 256
 
 typedef enum gw_overflow {
@@ -55,13 +55,13 @@ typedef struct gw_config {
     } storage;
 
     struct {
-        int workers;            /* "pipeline.workers", default 2, 1..64 */
-        int queue_items;        /* "pipeline.queue_items", per queue, default 4096 */
-        int64_t queue_bytes;    /* "pipeline.queue_bytes", per queue, default 4 MiB */
-        int ingest_wait_ms;     /* "pipeline.ingest_wait_ms", default 2000, 0..60000 */
-        gw_overflow overflow;   /* "pipeline.overflow", "drop_newest" (default) | "block" */
-        int max_payload;        /* "pipeline.max_payload", bytes, default 65536 */
-        int max_series;         /* "pipeline.max_series", default 1000000 */
+        int workers;          /* "pipeline.workers", default 2, 1..64 */
+        int queue_items;      /* "pipeline.queue_items", per queue, default 4096 */
+        int64_t queue_bytes;  /* "pipeline.queue_bytes", per queue, default 4 MiB */
+        int ingest_wait_ms;   /* "pipeline.ingest_wait_ms", default 2000, 0..60000 */
+        gw_overflow overflow; /* "pipeline.overflow", "drop_newest" (default) | "block" */
+        int max_payload;      /* "pipeline.max_payload", bytes, default 65536 */
+        int max_series;       /* "pipeline.max_series", default 1000000 */
     } pipeline;
 
     struct {
@@ -73,7 +73,8 @@ typedef struct gw_config {
     /* Rule keys: "name", "sensor" (glob, default "*"), "metric" (glob, default "*"),
      * "above", "clear_below", "below", "clear_above" (numbers), "for", "clear_for"
      * (durations: a number of seconds or a string "500ms", "30s", "5m", "2h", "1d"),
-     * "severity" ("info" | "warning" (default) | "critical"). A rule needs above and/or below;
+     * "severity" ("info" | "warning" (default) | "critical"). "rate_above" (units per second),
+     * "stale_after" (duration). A rule needs at least one of above, below, rate_above, stale_after;
      * clear_below must be <= above and clear_above >= below. */
 } gw_config;
 

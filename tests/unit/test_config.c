@@ -204,6 +204,14 @@ static void test_type_errors(void **state) {
         {"{\"rules\": [{\"above\": 1, \"severity\": \"fatal\"}]}",
          "rules[0].severity: expected one of info, warning, critical"},
         {"{\"rules\": [{\"above\": 1, \"name\": []}]}", "rules[0].name: expected a string"},
+        {"{\"rules\": [{\"rate_above\": \"5\"}]}", "rules[0].rate_above: expected a number"},
+        {"{\"rules\": [{\"rate_above\": null}]}", "rules[0].rate_above: expected a number"},
+        {"{\"rules\": [{\"stale_after\": \"soon\"}]}",
+         "rules[0].stale_after: expected a duration: seconds, or a string like \"500ms\", "
+         "\"30s\", \"5m\", \"2h\", \"1d\""},
+        {"{\"rules\": [{\"stale_after\": true}]}",
+         "rules[0].stale_after: expected a duration: seconds, or a string like \"500ms\", "
+         "\"30s\", \"5m\", \"2h\", \"1d\""},
         {"{\"mqtt\": 1}", "mqtt: expected an object"},
         {"{\"storage\": []}", "storage: expected an object"},
         {"{\"rules\": {}}", "rules: expected an array"},
@@ -343,6 +351,24 @@ static void test_bounds(void **state) {
                  "storage.batch_rows: 0 is out of range 1..1000000");
     expect_error("{\"rules\": [{\"above\": 1, \"for\": \"31d\"}]}",
                  "rules[0].for: 31d is out of range 0..30d");
+    /* Limits that must be positive. */
+    expect_error("{\"rules\": [{\"rate_above\": 0}]}", "rules[0].rate_above: must be > 0, not 0");
+    expect_error("{\"rules\": [{\"above\": 1}, {\"rate_above\": -2.5}]}",
+                 "rules[1].rate_above: must be > 0, not -2.5");
+    expect_error("{\"rules\": [{\"stale_after\": 0}]}",
+                 "rules[0].stale_after: 0 is out of range 1ms..30d");
+    expect_error("{\"rules\": [{\"stale_after\": \"0ms\"}]}",
+                 "rules[0].stale_after: 0 is out of range 1ms..30d");
+    expect_error("{\"rules\": [{\"stale_after\": 0.0004}]}",
+                 "rules[0].stale_after: 0 is out of range 1ms..30d");
+    expect_error("{\"rules\": [{\"stale_after\": \"31d\"}]}",
+                 "rules[0].stale_after: 31d is out of range 1ms..30d");
+    gw_config *r = parse_ok("{\"rules\": [{\"stale_after\": \"1ms\", \"rate_above\": 1e-9},"
+                            " {\"stale_after\": \"30d\"}]}");
+    assert_true(r->rules[0].stale.after_ms == 1);
+    assert_true(r->rules[0].rate.above == 1e-9);
+    assert_true(r->rules[1].stale.after_ms == 30 * 86400000LL);
+    free(r);
 }
 
 static void test_enums(void **state) {
@@ -446,6 +472,8 @@ static void test_rule_defaults(void **state) {
     assert_true(r->threshold.for_ms == 0);
     assert_true(r->threshold.clear_for_ms == 0);
     assert_int_equal(r->threshold.severity, AN_SEV_WARNING);
+    assert_false(r->has_rate);
+    assert_false(r->has_stale);
 
     r = &c->rules[1];
     assert_string_equal(r->name, "dry");
@@ -470,7 +498,8 @@ static void test_rule_defaults(void **state) {
 
 static void test_rule_validation(void **state) {
     (void)state;
-    expect_error("{\"rules\": [{\"name\": \"x\"}]}", "rules[0]: needs above and/or below");
+    expect_error("{\"rules\": [{\"name\": \"x\"}]}",
+                 "rules[0]: needs above, below, rate_above or stale_after");
     expect_error("{\"rules\": [{\"above\": 1}, {\"above\": 30, \"clear_below\": 31}]}",
                  "rules[1].clear_below: must be <= above (30)");
     expect_error("{\"rules\": [{\"below\": 2.5, \"clear_above\": 2}]}",
@@ -479,7 +508,8 @@ static void test_rule_validation(void **state) {
                  "rules[0].clear_below: needs above");
     expect_error("{\"rules\": [{\"above\": 1, \"clear_above\": 3}]}",
                  "rules[0].clear_above: needs below");
-    expect_error("{\"rules\": [{\"clear_below\": 1}]}", "rules[0]: needs above and/or below");
+    expect_error("{\"rules\": [{\"clear_below\": 1}]}",
+                 "rules[0]: needs above, below, rate_above or stale_after");
     /* Equal levels are allowed (no hysteresis). */
     free(parse_ok("{\"rules\": [{\"above\": 3, \"clear_below\": 3, \"below\": 1, "
                   "\"clear_above\": 1}]}"));
@@ -506,6 +536,71 @@ static void test_rule_validation(void **state) {
         }
     }
     free(text);
+}
+
+/* The rate and stale parts, alone and combined with the threshold part. */
+static void test_rule_rate_stale(void **state) {
+    (void)state;
+    gw_config *c = parse_ok("{\"rules\": ["
+                            " {\"name\": \"jump\", \"metric\": \"temperature\", "
+                            "  \"rate_above\": 5, \"severity\": \"info\"},"
+                            " {\"sensor\": \"sim-*\", \"stale_after\": \"15s\"},"
+                            " {\"above\": 30, \"rate_above\": 0.25, \"stale_after\": 90,"
+                            "  \"for\": \"2s\", \"severity\": \"critical\"},"
+                            " {\"below\": 1, \"stale_after\": \"500ms\"}]}");
+    assert_int_equal(c->n_rules, 4);
+    const an_rule *r = &c->rules[0];
+    assert_string_equal(r->name, "jump");
+    assert_true(r->has_rate);
+    assert_true(r->rate.above == 5);
+    assert_int_equal(r->rate.severity, AN_SEV_INFO);
+    assert_false(r->has_stale);
+    assert_false(r->threshold.has_above);
+    assert_false(r->threshold.has_below);
+
+    r = &c->rules[1];
+    assert_string_equal(r->name, "rules[1]");
+    assert_string_equal(r->sensor_glob, "sim-*");
+    assert_false(r->has_rate);
+    assert_true(r->has_stale);
+    assert_true(r->stale.after_ms == 15000);
+    assert_int_equal(r->stale.severity, AN_SEV_WARNING);
+    assert_false(r->threshold.has_above);
+
+    /* Every part of one rule shares the severity. */
+    r = &c->rules[2];
+    assert_true(r->threshold.has_above);
+    assert_true(r->threshold.above == 30);
+    assert_true(r->threshold.for_ms == 2000);
+    assert_true(r->has_rate);
+    assert_true(r->rate.above == 0.25);
+    assert_true(r->has_stale);
+    assert_true(r->stale.after_ms == 90000);
+    assert_int_equal(r->threshold.severity, AN_SEV_CRITICAL);
+    assert_int_equal(r->rate.severity, AN_SEV_CRITICAL);
+    assert_int_equal(r->stale.severity, AN_SEV_CRITICAL);
+
+    r = &c->rules[3];
+    assert_true(r->threshold.has_below);
+    assert_true(r->has_stale);
+    assert_true(r->stale.after_ms == 500);
+    assert_false(r->has_rate);
+    free(c);
+
+    /* for and clear_for belong to the threshold part. */
+    expect_error("{\"rules\": [{\"rate_above\": 5, \"for\": \"2s\"}]}",
+                 "rules[0].for: needs above or below");
+    expect_error("{\"rules\": [{\"above\": 1}, {\"stale_after\": 5, \"clear_for\": 0}]}",
+                 "rules[1].clear_for: needs above or below");
+    /* clear levels still need their limit. */
+    expect_error("{\"rules\": [{\"rate_above\": 5, \"clear_below\": 1}]}",
+                 "rules[0].clear_below: needs above");
+    expect_error("{\"rules\": [{\"stale_after\": 5, \"clear_above\": 1}]}",
+                 "rules[0].clear_above: needs below");
+    expect_error("{\"rules\": [{\"stale_after\": 5, \"stale\": 1}]}",
+                 "rules[0].stale: unknown key");
+    expect_error("{\"rules\": [{\"rate_above\": 5, \"rate_above\": 6}]}",
+                 "rules[0].rate_above: duplicate key");
 }
 
 /* ---- subscriptions ---- */
@@ -596,9 +691,9 @@ static void test_example_file(void **state) {
     assert_string_equal(c->subs[1].metric, "");
     assert_string_equal(c->storage.path, "iotgw.db");
     assert_string_equal(c->output.prefix, "iotgw");
-    assert_true(c->n_rules >= 4);
+    assert_true(c->n_rules >= 6);
     /* The rules of the simulator's faults are there. */
-    bool warm = false, hot = false, dry = false, shake = false;
+    bool warm = false, hot = false, dry = false, shake = false, jump = false, silent = false;
     for (size_t i = 0; i < c->n_rules; i++) {
         const an_rule *r = &c->rules[i];
         const an_threshold_cfg *t = &r->threshold;
@@ -614,8 +709,14 @@ static void test_example_file(void **state) {
         if (an_rule_matches(r, "sim-001", "vibration") && t->has_above && t->above == 8) {
             shake = t->clear_below == 6 && t->severity == AN_SEV_CRITICAL;
         }
+        if (an_rule_matches(r, "sim-001", "temperature") && r->has_rate) {
+            jump = r->rate.above == 5 && r->rate.severity == AN_SEV_INFO;
+        }
+        if (an_rule_matches(r, "sim-001", "temperature") && r->has_stale) {
+            silent = r->stale.after_ms == 15000 && r->stale.severity == AN_SEV_WARNING;
+        }
     }
-    assert_true(warm && hot && dry && shake);
+    assert_true(warm && hot && dry && shake && jump && silent);
 
     gw_topic_map *m = NULL;
     assert_int_equal(gw_config_topic_map(c, &m, err, sizeof err), 0);
@@ -688,6 +789,8 @@ static void test_print_options(void **state) {
         "rules[].clear_above ",
         "rules[].for ",
         "rules[].clear_for ",
+        "rules[].rate_above ",
+        "rules[].stale_after ",
         "rules[].severity ",
     };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
@@ -698,6 +801,8 @@ static void test_print_options(void **state) {
     }
     assert_non_null(strstr(text, "mqtt.port                integer 1..65535, default 1883\n"));
     assert_non_null(strstr(text, "one of drop_newest | block, default \"drop_newest\""));
+    assert_non_null(strstr(text, "rules[].rate_above       number > 0, default none\n"));
+    assert_non_null(strstr(text, "rules[].stale_after      duration 1ms..30d, default none\n"));
     free(text);
 }
 
@@ -729,25 +834,16 @@ static void test_docs_match(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_client_id),
-        cmocka_unit_test(test_all_options),
-        cmocka_unit_test(test_type_errors),
-        cmocka_unit_test(test_string_limits),
-        cmocka_unit_test(test_comments),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_unknown_keys),
-        cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_enums),
-        cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_rule_defaults),
-        cmocka_unit_test(test_rule_validation),
-        cmocka_unit_test(test_subscriptions),
-        cmocka_unit_test(test_subscription_templates),
-        cmocka_unit_test(test_example_file),
-        cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_print_options),
-        cmocka_unit_test(test_docs_match),
+        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_client_id),
+        cmocka_unit_test(test_all_options),     cmocka_unit_test(test_type_errors),
+        cmocka_unit_test(test_string_limits),   cmocka_unit_test(test_comments),
+        cmocka_unit_test(test_malformed),       cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_bounds),          cmocka_unit_test(test_enums),
+        cmocka_unit_test(test_parse_duration),  cmocka_unit_test(test_rule_defaults),
+        cmocka_unit_test(test_rule_validation), cmocka_unit_test(test_rule_rate_stale),
+        cmocka_unit_test(test_subscriptions),   cmocka_unit_test(test_subscription_templates),
+        cmocka_unit_test(test_example_file),    cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_print_options),   cmocka_unit_test(test_docs_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,7 +88,8 @@ typedef struct val {
     .names = (nm) + 0 * sizeof(char[sizeof(T) == sizeof(int) ? 1 : -1])
 #define O_ENUM_NAME(S, f, nm)                                                                      \
     .type = OPT_ENUM_NAME, FIELD(S, f, char[sizeof(((S *)0)->f)]), .names = (nm)
-#define O_DURATION(S, f) .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 0, .max = DURATION_MAX
+#define O_DURATION(S, f)         .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 0, .max = DURATION_MAX
+#define O_DURATION_POS(S, f, hi) .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 1, .max = (hi)
 /* A duration that must be > 0 (at least 1 ms), with a flag set when given. */
 #define O_DURATION_POS_FLAG(S, f, has)                                                             \
     .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 1, .max = DURATION_MAX,                     \
@@ -141,6 +142,10 @@ static int finish_sub(void *obj, size_t index, uint32_t seen, const char *path, 
                       size_t errlen);
 static int finish_rule(void *obj, size_t index, uint32_t seen, const char *path, char *err,
                        size_t errlen);
+static int finish_window(void *obj, size_t index, uint32_t seen, const char *path, char *err,
+                         size_t errlen);
+static int finish_window(void *obj, size_t index, uint32_t seen, const char *path, char *err,
+                         size_t errlen);
 
 static const opt mqtt_opts[] = {
     OPT("host", O_STRING(gw_config, mqtt.host), "127.0.0.1",
@@ -201,10 +206,37 @@ static const opt pipeline_opts[] = {
         "drop_newest", "Past that wait: drop the new message (counted) or keep waiting."),
     OPT("max_payload", O_INT(gw_config, pipeline.max_payload, 16, 268435455), "65536",
         "Largest payload accepted, in bytes; larger ones are counted."),
+    OPT("tick_ms", O_INT(gw_config, pipeline.tick_ms, 10, 60000), "1000",
+        "Clock tick: how often idle windows and stale sensors are checked."),
     OPT("max_series", O_INT(gw_config, pipeline.max_series, 1, 100000000), "1000000",
         "Most (sensor, metric) series tracked; new ones past it are counted."),
 };
 static const opt_table pipeline_table = {TABLE(pipeline_opts)};
+
+static const opt window_size_opts[] = {
+    OPT("size", O_DURATION_POS(gw_window_size, size_ms, 4294967295LL), NULL,
+        "Window length; windows are aligned to the Unix epoch.", .required = true),
+    OPT("hop", O_DURATION(gw_window_size, hop_ms), "0",
+        "Hop of a hopping window (divides size, size/hop <= 64); 0: tumbling."),
+};
+static const opt_table window_size_table = {
+    TABLE(window_size_opts), .elem_size = sizeof(gw_window_size), .finish = finish_window};
+
+static const opt windows_opts[] = {
+    OPT("sizes",
+        O_ARRAY(gw_config, windows.sizes, windows.n_sizes, window_size_table, 0,
+                GW_CFG_MAX_WINDOWS),
+        NULL,
+        "Window sizes summarised per series (count, min, max, mean, stddev, first, last, "
+        "p50, p95); none by default."),
+    OPT("allowed_lateness", O_DURATION(gw_config, windows.allowed_lateness_ms), "0",
+        "How long past its end a window waits for out-of-order readings (event time)."),
+    OPT("grace", O_DURATION(gw_config, windows.grace_ms), "5s",
+        "A silent series' window closes once the clock passes end + allowed_lateness + grace."),
+    OPT("publish", O_BOOL(gw_config, windows.publish), "false",
+        "Also publish each summary on <prefix>/summaries/<sensor>/<metric> (QoS 0)."),
+};
+static const opt_table windows_table = {TABLE(windows_opts)};
 
 static const opt log_opts[] = {
     OPT("level", O_ENUM_NAME(gw_config, log.level, level_names), "info",
@@ -253,6 +285,7 @@ static const opt root_opts[] = {
     OPT("storage", O_OBJECT(storage_table), NULL, "The SQLite history."),
     OPT("pipeline", O_OBJECT(pipeline_table), NULL,
         "Queues and workers between ingest and storage."),
+    OPT("windows", O_OBJECT(windows_table), NULL, "Event-time window summaries."),
     OPT("log", O_OBJECT(log_table), NULL, "Logging."),
     OPT("rules", O_ARRAY(gw_config, rules, n_rules, rule_table, 0, GW_CFG_MAX_RULES), NULL,
         "Alert rules: thresholds, rate of change and silence of every matching series."),
@@ -708,6 +741,24 @@ static int finish_rule(void *obj, size_t index, uint32_t seen, const char *path,
         }
     } else {
         t->clear_above = t->below;
+    }
+    return 0;
+}
+
+static int finish_window(void *obj, size_t index, uint32_t seen, const char *path, char *err,
+                         size_t errlen) {
+    gw_window_size *w = obj;
+    char p[PATH_LEN];
+    (void)index;
+    (void)seen;
+    if (w->hop_ms != 0) {
+        join(p, path, "hop");
+        if (w->hop_ms > w->size_ms || w->size_ms % w->hop_ms != 0) {
+            return fail(err, errlen, p, "must divide size (%lld ms)", (long long)w->size_ms);
+        }
+        if (w->size_ms / w->hop_ms > 64) {
+            return fail(err, errlen, p, "size/hop must be <= 64");
+        }
     }
     return 0;
 }

@@ -29,6 +29,13 @@ typedef struct gw_subscription {
     char metric[GW_CFG_STR]; /* template, default "" (payload names the metrics) */
 } gw_subscription;
 
+#define GW_CFG_MAX_WINDOWS 8
+
+typedef struct gw_window_size {
+    int64_t size_ms; /* "windows.sizes[i].size", duration, 1 ms .. 49 days */
+    int64_t hop_ms;  /* "windows.sizes[i].hop", 0 (default) = tumbling; must divide size */
+} gw_window_size;
+
 typedef struct gw_config {
     char gateway_id[64]; /* "gateway_id", default: "iotgw" */
 
@@ -62,7 +69,16 @@ typedef struct gw_config {
         gw_overflow overflow; /* "pipeline.overflow", "drop_newest" (default) | "block" */
         int max_payload;      /* "pipeline.max_payload", bytes, default 65536 */
         int max_series;       /* "pipeline.max_series", default 1000000 */
+        int tick_ms;          /* "pipeline.tick_ms", clock tick, default 1000 */
     } pipeline;
+
+    struct {
+        gw_window_size sizes[GW_CFG_MAX_WINDOWS]; /* "windows.sizes": none by default */
+        size_t n_sizes;
+        int64_t allowed_lateness_ms; /* "windows.allowed_lateness", default 0 */
+        int64_t grace_ms;            /* "windows.grace", idle close, default 5s */
+        bool publish;                /* "windows.publish": summaries on MQTT too */
+    } windows;
 
     struct {
         char level[16]; /* "log.level": "debug" | "info" (default) | "warn" | "error" */

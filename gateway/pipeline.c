@@ -31,6 +31,24 @@ int gw_pipeline_new(gw_pipeline **out, const gw_config *cfg, const gw_pipeline_o
     }
     pthread_mutex_init(&p->ack_mu, NULL);
     pthread_cond_init(&p->ack_cv, NULL);
+    pthread_mutex_init(&p->clock_mu, NULL);
+    pthread_cond_init(&p->clock_cv, NULL);
+    p->next_stream_tick = INT64_MIN;
+    if (cfg->windows.n_sizes > 0) {
+        p->wcfg.n_sizes = (int)cfg->windows.n_sizes;
+        for (size_t i = 0; i < cfg->windows.n_sizes; i++) {
+            p->wcfg.size_ms[i] = cfg->windows.sizes[i].size_ms;
+            p->wcfg.hop_ms[i] = cfg->windows.sizes[i].hop_ms;
+        }
+        p->wcfg.allowed_lateness_ms = cfg->windows.allowed_lateness_ms;
+        p->wcfg.grace_ms = cfg->windows.grace_ms;
+        if (an_window_cfg_prepare(&p->wcfg) != 0) {
+            snprintf(err, errlen, "windows: invalid configuration");
+            rc = -EINVAL;
+            goto fail;
+        }
+        p->has_windows = true;
+    }
     p->decode_rl = (gw_ratelimit)GW_RATELIMIT_INIT;
     p->store_rl = (gw_ratelimit)GW_RATELIMIT_INIT;
 
@@ -84,6 +102,18 @@ fail:
     return rc;
 }
 
+gw_batch *gw__batch_new(void) {
+    gw_batch *b = malloc(sizeof(*b));
+    if (b != NULL) {
+        b->n_readings = 0;
+        b->n_alerts = 0;
+        b->n_summaries = 0;
+        b->tick = GW_TICK_NONE;
+        b->tick_ms = 0;
+    }
+    return b;
+}
+
 static void flush_route(gw_pipeline *p, int k) {
     gw_batch *b = p->route[k];
     if (b == NULL || b->n_readings == 0) {
@@ -120,14 +150,16 @@ static int route_reading(void *ctx, const char *sensor, const char *metric, int6
     int k = (int)(s->hash % (uint32_t)p->n_workers);
     gw_batch *b = p->route[k];
     if (b == NULL) {
-        b = malloc(sizeof(*b));
+        b = gw__batch_new();
         if (b == NULL) {
             atomic_fetch_add(&p->series_rejected, 1);
             return 0;
         }
-        b->n_readings = 0;
-        b->n_alerts = 0;
         p->route[k] = b;
+    }
+    if (ts_ms > p->stream_max_ts || !p->stream_seen) {
+        p->stream_max_ts = ts_ms;
+        p->stream_seen = true;
     }
     b->readings[b->n_readings++] = (an_reading){s->id, ts_ms, value};
     atomic_fetch_add_explicit(&p->readings, 1, memory_order_relaxed);
@@ -150,10 +182,71 @@ static int decode_one(gw_pipeline *p, const char *topic, size_t tlen, const char
     return n;
 }
 
+/* Sends a tick to every worker behind what was routed so far. Blocking pushes: a tick
+ * carries the time that closes windows and raises stale alerts, so dropping one would change
+ * results. The clock thread, which must not stall, does not wait instead. */
+static void send_ticks(gw_pipeline *p, gw_tick kind, int64_t now) {
+    flush_routes(p);
+    for (int k = 0; k < p->n_workers; k++) {
+        gw_batch *b = gw__batch_new();
+        if (b == NULL) {
+            GW_ERROR("pipeline", "out of memory: a clock tick lost");
+            continue;
+        }
+        b->tick = kind;
+        b->tick_ms = now;
+        if (gw_queue_push(p->work_q[k], b, sizeof(*b), -1) != 0) {
+            free(b);
+        }
+    }
+}
+
 int gw_pipeline_decode(gw_pipeline *p, const char *topic, size_t topic_len, const char *payload,
                        size_t payload_len, int64_t arrival_ms) {
     atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
-    return decode_one(p, topic, topic_len, payload, payload_len, arrival_ms);
+    int n = decode_one(p, topic, topic_len, payload, payload_len, arrival_ms);
+    /* A replay's clock is its stream: the latest timestamp seen, ticking every tick_ms of it,
+     * so that the results do not depend on how fast the file is read. */
+    if (p->stream_seen && p->stream_max_ts >= p->next_stream_tick) {
+        if (p->next_stream_tick != INT64_MIN) {
+            send_ticks(p, GW_TICK_STREAM, p->stream_max_ts);
+        }
+        p->next_stream_tick = p->stream_max_ts + p->cfg->pipeline.tick_ms;
+    }
+    return n;
+}
+
+static void *clock_main(void *arg) {
+    gw_pipeline *p = arg;
+    pthread_mutex_lock(&p->clock_mu);
+    while (!p->clock_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (int64_t)p->cfg->pipeline.tick_ms * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&p->clock_cv, &p->clock_mu, &ts);
+        if (p->clock_stop) {
+            break;
+        }
+        pthread_mutex_unlock(&p->clock_mu);
+        /* A worker whose queue is full is busy with readings; it gets the next tick. */
+        int64_t now = gw_now_ms();
+        for (int k = 0; k < p->n_workers; k++) {
+            gw_batch *b = gw__batch_new();
+            if (b == NULL) {
+                continue;
+            }
+            b->tick = GW_TICK_LIVE;
+            b->tick_ms = now;
+            if (gw_queue_push(p->work_q[k], b, sizeof(*b), 0) != 0) {
+                free(b);
+            }
+        }
+        pthread_mutex_lock(&p->clock_mu);
+    }
+    pthread_mutex_unlock(&p->clock_mu);
+    return NULL;
 }
 
 static void *decode_main(void *arg) {
@@ -248,6 +341,11 @@ int gw_pipeline_start(gw_pipeline *p) {
             return -rc;
         }
         p->decode_running = true;
+        rc = pthread_create(&p->clock_th, NULL, clock_main, p);
+        if (rc != 0) {
+            return -rc;
+        }
+        p->clock_running = true;
     }
     p->started = true;
     return 0;
@@ -258,13 +356,26 @@ void gw_pipeline_stop(gw_pipeline *p) {
         return;
     }
     p->stopped = true;
+    if (p->clock_running) {
+        pthread_mutex_lock(&p->clock_mu);
+        p->clock_stop = true;
+        pthread_cond_broadcast(&p->clock_cv);
+        pthread_mutex_unlock(&p->clock_mu);
+        pthread_join(p->clock_th, NULL);
+        p->clock_running = false;
+    }
     /* Each stage drains its input before its consumer's queue is closed, so everything that
      * was accepted reaches the database. */
     gw_queue_close(p->ingest_q);
     if (p->decode_running) {
         pthread_join(p->decode_th, NULL);
         p->decode_running = false;
-    } else {
+    } else if (p->started) {
+        /* The end of a replay: stale checks at the capture's last timestamp, and every open
+         * window is summarised. */
+        if (p->stream_seen) {
+            send_ticks(p, GW_TICK_FLUSH, p->stream_max_ts);
+        }
         flush_routes(p);
     }
     for (int i = 0; i < p->n_workers; i++) {
@@ -331,6 +442,8 @@ void gw_pipeline_free(gw_pipeline *p) {
     free(p->acked);
     pthread_mutex_destroy(&p->ack_mu);
     pthread_cond_destroy(&p->ack_cv);
+    pthread_mutex_destroy(&p->clock_mu);
+    pthread_cond_destroy(&p->clock_cv);
     free(p);
 }
 
@@ -372,6 +485,9 @@ void gw_pipeline_stats_get(gw_pipeline *p, gw_pipeline_stats *st) {
     st->rows_failed = atomic_load(&p->rows_failed);
     st->alerts = atomic_load(&p->alerts);
     st->alerts_published = atomic_load(&p->alerts_published);
+    st->late_readings = atomic_load(&p->late_readings);
+    st->summaries = atomic_load(&p->summaries);
+    st->summaries_failed = atomic_load(&p->summaries_failed);
     st->series = gw_series_count(p->series);
     size_t n = 0;
     gw_queue_stats_get(p->ingest_q, &st->queues[n++]);
@@ -405,11 +521,12 @@ void gw_pipeline_log_stats(gw_pipeline *p, const char *when) {
     }
     GW_INFO("stats",
             "%s: messages_in=%llu readings=%llu stored=%llu store_failed=%llu series=%llu "
-            "alerts=%llu published=%llu ingest_dropped=%llu series_rejected=%llu "
-            "decode_errors:%s queues:%s",
+            "late=%llu summaries=%llu alerts=%llu published=%llu ingest_dropped=%llu "
+            "series_rejected=%llu decode_errors:%s queues:%s",
             when, (unsigned long long)st.messages_in, (unsigned long long)st.readings,
             (unsigned long long)st.rows_stored, (unsigned long long)st.rows_failed,
-            (unsigned long long)st.series, (unsigned long long)st.alerts,
+            (unsigned long long)st.series, (unsigned long long)st.late_readings,
+            (unsigned long long)st.summaries, (unsigned long long)st.alerts,
             (unsigned long long)st.alerts_published, (unsigned long long)st.ingest_dropped,
             (unsigned long long)st.series_rejected, errs[0] ? errs : " none", qs);
 }

@@ -45,6 +45,9 @@ typedef struct gw_pipeline_stats {
     uint64_t rows_failed;     /* raw readings whose transaction failed */
     uint64_t alerts;          /* alert transitions committed */
     uint64_t alerts_published;
+    uint64_t late_readings;    /* readings whose window was already summarised */
+    uint64_t summaries;        /* window summaries committed */
+    uint64_t summaries_failed; /* window summaries lost (out of memory, failed transaction) */
     uint64_t series;
     size_t n_queues;
     gw_queue_stats queues[2 + 64 + 1];

@@ -10,10 +10,12 @@
 #include "pipeline.h"
 #include "series.h"
 #include "st_db.h"
+#include "window.h"
 
-#define GW_BATCH_READINGS 128
-#define GW_BATCH_ALERTS   32
-#define GW_MAX_WORKERS    64
+#define GW_BATCH_READINGS  128
+#define GW_BATCH_ALERTS    32
+#define GW_BATCH_SUMMARIES 16
+#define GW_MAX_WORKERS     64
 
 /* A message copied out of paho: topic and payload follow the struct. */
 typedef struct gw_msg {
@@ -28,12 +30,31 @@ typedef struct gw_alert_ev {
     uint32_t series;
 } gw_alert_ev;
 
-/* What flows from decode to a worker (readings only) and from a worker to the writer. */
+typedef struct gw_summary_ev {
+    an_window_summary s;
+    uint32_t series;
+} gw_summary_ev;
+
+/* A clock tick travels through the worker queues like data, so that it is ordered with the
+ * readings before it. */
+typedef enum gw_tick {
+    GW_TICK_NONE = 0,
+    GW_TICK_LIVE,   /* wall clock: close idle windows, check stale series */
+    GW_TICK_STREAM, /* replay: the same against the capture's latest timestamp */
+    GW_TICK_FLUSH,  /* end of a replay: a stream tick, then every open window is emitted */
+} gw_tick;
+
+/* What flows from decode to a worker (readings or a tick) and from a worker to the writer
+ * (readings, alert transitions, window summaries). */
 typedef struct gw_batch {
     uint32_t n_readings;
     uint32_t n_alerts;
+    uint32_t n_summaries;
+    gw_tick tick;
+    int64_t tick_ms;
     an_reading readings[GW_BATCH_READINGS];
     gw_alert_ev alerts[GW_BATCH_ALERTS];
+    gw_summary_ev summaries[GW_BATCH_SUMMARIES];
 } gw_batch;
 
 /* A committed alert on its way out: alert topic, and the retained state topic. */
@@ -44,6 +65,7 @@ typedef struct gw_pub_item {
     size_t payload_len;
     char *state_topic;
     bool state_clear; /* cleared: an empty retained message replaces the state */
+    bool plain;       /* a window summary: QoS 0, no state topic, no outbox */
 } gw_pub_item;
 
 /* A worker's thread argument: its index travels with it. */
@@ -66,7 +88,20 @@ struct gw_pipeline {
     gw_queue *writer_q;
     gw_queue *pub_q;
 
-    pthread_t decode_th, worker_th[GW_MAX_WORKERS], writer_th, pub_th;
+    pthread_t decode_th, worker_th[GW_MAX_WORKERS], writer_th, pub_th, clock_th;
+    bool clock_running;
+    pthread_mutex_t clock_mu;
+    pthread_cond_t clock_cv;
+    bool clock_stop;
+
+    /* Windows: prepared once from the config, read by every worker. */
+    bool has_windows;
+    an_window_cfg wcfg;
+
+    /* Replay: stream time for ticks (the inline decode thread only). */
+    int64_t stream_max_ts;
+    int64_t next_stream_tick;
+    bool stream_seen;
     gw_worker_arg worker_args[GW_MAX_WORKERS];
     bool started, stopped;
     bool decode_running, pub_running;
@@ -90,6 +125,7 @@ struct gw_pipeline {
     atomic_uint_fast64_t messages_in, ingest_dropped, readings, series_rejected;
     atomic_uint_fast64_t decode_errors[GW_DEC_REASON_COUNT];
     atomic_uint_fast64_t rows_stored, rows_failed, alerts, alerts_published;
+    atomic_uint_fast64_t late_readings, summaries, summaries_failed;
     int64_t next_alert_seq;
 };
 
@@ -100,6 +136,7 @@ void *gw__publisher_main(void *arg);
 int gw__writer_open(gw_pipeline *p, char *err, size_t errlen);
 void gw__pub_item_free(gw_pub_item *it);
 void gw__worker_free_state(void *ws);
+gw_batch *gw__batch_new(void);
 void gw__writer_mark_remaining(gw_pipeline *p);
 
 #endif

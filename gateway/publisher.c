@@ -79,6 +79,13 @@ void *gw__publisher_main(void *arg) {
         }
         for (size_t i = 0; i < n; i++) {
             gw_pub_item *it = items[i];
+            if (it->plain) {
+                /* Summaries: QoS 0, best effort (SQLite has them). */
+                p->opts.sink->send(p->opts.sink_ctx, it->topic, it->payload, it->payload_len, 0,
+                                   false, 0);
+                gw__pub_item_free(it);
+                continue;
+            }
             if (!send_item(p, it)) {
                 left_over++;
             }

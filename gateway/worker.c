@@ -1,128 +1,305 @@
 /* Worker stage: owns the analytics state of the series whose hash % workers is its index.
- * No locks on the hot path: a series' wstate is touched by its worker only. */
+ * No locks on the hot path: a series' wstate is touched by its worker only.
+ *
+ * Per series state, one allocation: a header, the window state (when windows are configured),
+ * then one entry per matching rule holding only the parts the rule has (threshold, rate,
+ * stale), so that a series costs what its rules need and no more. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "pipeline_internal.h"
+#include "rate.h"
 #include "rule.h"
+#include "stale.h"
 #include "threshold.h"
 
-typedef struct rule_state {
+enum { PART_THRESHOLD = 1, PART_RATE = 2, PART_STALE = 4 };
+
+typedef struct rule_entry {
     uint16_t rule;
-    an_threshold_state th;
-} rule_state;
+    uint8_t parts;
+    uint8_t size; /* bytes of this entry, parts included: entries follow each other */
+} rule_entry;
 
 typedef struct wstate {
-    uint32_t n_rules;
-    rule_state r[];
+    uint16_t n_rules;
+    uint8_t has_stale; /* some rule watches this series for silence */
+    uint8_t pad;
+    uint32_t rules_off; /* offset of the first rule entry */
 } wstate;
 
-/* Series that no rule selects share this one, so that they cost no allocation. */
-static wstate no_rules = {0};
+#define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
+
+/* Series that no rule selects and no window summarises share this one. */
+static wstate empty_state = {0};
 
 void gw__worker_free_state(void *ws) {
-    if (ws != &no_rules) {
+    if (ws != &empty_state) {
         free(ws);
     }
 }
 
-static wstate *state_for(gw_pipeline *p, gw_series *s) {
+static size_t entry_size(uint8_t parts) {
+    size_t n = ALIGN8(sizeof(rule_entry));
+    if (parts & PART_THRESHOLD) {
+        n += ALIGN8(sizeof(an_threshold_state));
+    }
+    if (parts & PART_RATE) {
+        n += ALIGN8(sizeof(an_rate_state));
+    }
+    if (parts & PART_STALE) {
+        n += ALIGN8(sizeof(an_stale_state));
+    }
+    return n;
+}
+
+static uint8_t rule_parts(const an_rule *r) {
+    uint8_t parts = 0;
+    if (r->threshold.has_above || r->threshold.has_below) {
+        parts |= PART_THRESHOLD;
+    }
+    if (r->has_rate) {
+        parts |= PART_RATE;
+    }
+    if (r->has_stale) {
+        parts |= PART_STALE;
+    }
+    return parts;
+}
+
+/* The parts of an entry, in order; NULL when the entry has no such part. */
+static void *entry_part(rule_entry *e, uint8_t part) {
+    char *p = (char *)e + ALIGN8(sizeof(rule_entry));
+    for (uint8_t bit = PART_THRESHOLD; bit <= PART_STALE; bit <<= 1) {
+        if (e->parts & bit) {
+            if (bit == part) {
+                return p;
+            }
+            p += ALIGN8(bit == PART_THRESHOLD ? sizeof(an_threshold_state)
+                        : bit == PART_RATE    ? sizeof(an_rate_state)
+                                              : sizeof(an_stale_state));
+        }
+    }
+    return NULL;
+}
+
+static an_window_state *window_of(wstate *w) {
+    return (an_window_state *)((char *)w + ALIGN8(sizeof(wstate)));
+}
+
+static rule_entry *first_entry(wstate *w) {
+    return (rule_entry *)((char *)w + w->rules_off);
+}
+
+static rule_entry *next_entry(rule_entry *e) {
+    return (rule_entry *)((char *)e + e->size);
+}
+
+typedef struct worker {
+    gw_pipeline *p;
+    gw_batch *out;
+    gw_series **owned; /* the series this worker has seen, for ticks */
+    size_t n_owned, cap_owned;
+    bool replay;
+} worker;
+
+static wstate *state_for(worker *wk, gw_series *s) {
     if (s->wstate != NULL) {
         return s->wstate;
     }
+    gw_pipeline *p = wk->p;
     const gw_config *cfg = p->cfg;
-    uint32_t n = 0;
-    for (size_t i = 0; i < cfg->n_rules; i++) {
-        n += an_rule_matches(&cfg->rules[i], s->sensor, s->metric);
-    }
-    if (n == 0) {
-        s->wstate = &no_rules;
-        return s->wstate;
-    }
-    wstate *w = malloc(sizeof(*w) + n * sizeof(w->r[0]));
-    if (w == NULL) {
-        /* Without memory the series gets no analytics; its readings are still stored. */
-        GW_ERROR("worker", "out of memory: no rules evaluated for %s/%s", s->sensor, s->metric);
-        s->wstate = &no_rules;
-        return s->wstate;
-    }
-    w->n_rules = 0;
+    size_t win_bytes = p->has_windows ? ALIGN8(an_window_state_size(&p->wcfg)) : 0;
+    size_t rules_bytes = 0;
+    uint16_t n_rules = 0;
     for (size_t i = 0; i < cfg->n_rules; i++) {
         if (an_rule_matches(&cfg->rules[i], s->sensor, s->metric)) {
-            w->r[w->n_rules].rule = (uint16_t)i;
-            an_threshold_init(&w->r[w->n_rules].th);
-            w->n_rules++;
+            rules_bytes += entry_size(rule_parts(&cfg->rules[i]));
+            n_rules++;
         }
     }
-    s->wstate = w;
-    return w;
-}
-
-typedef struct out_ctx {
-    gw_pipeline *p;
-    gw_batch *b;
-} out_ctx;
-
-static gw_batch *new_batch(void) {
-    gw_batch *b = malloc(sizeof(*b));
-    if (b != NULL) {
-        b->n_readings = 0;
-        b->n_alerts = 0;
+    if (n_rules == 0 && win_bytes == 0) {
+        s->wstate = &empty_state;
+        return s->wstate;
     }
-    return b;
+    if (wk->n_owned == wk->cap_owned) {
+        size_t cap = wk->cap_owned ? wk->cap_owned * 2 : 256;
+        gw_series **owned = realloc(wk->owned, cap * sizeof(*owned));
+        if (owned == NULL) {
+            goto oom;
+        }
+        wk->owned = owned;
+        wk->cap_owned = cap;
+    }
+    size_t head = ALIGN8(sizeof(wstate));
+    wstate *w = calloc(1, head + win_bytes + rules_bytes);
+    if (w == NULL) {
+        goto oom;
+    }
+    w->n_rules = n_rules;
+    w->rules_off = (uint32_t)(head + win_bytes);
+    if (win_bytes > 0) {
+        an_window_init(&p->wcfg, window_of(w));
+    }
+    rule_entry *e = first_entry(w);
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        const an_rule *r = &cfg->rules[i];
+        if (!an_rule_matches(r, s->sensor, s->metric)) {
+            continue;
+        }
+        e->rule = (uint16_t)i;
+        e->parts = rule_parts(r);
+        e->size = (uint8_t)entry_size(e->parts);
+        if (e->parts & PART_THRESHOLD) {
+            an_threshold_init(entry_part(e, PART_THRESHOLD));
+        }
+        if (e->parts & PART_RATE) {
+            an_rate_init(entry_part(e, PART_RATE));
+        }
+        if (e->parts & PART_STALE) {
+            an_stale_init(entry_part(e, PART_STALE));
+            w->has_stale = 1;
+        }
+        e = next_entry(e);
+    }
+    s->wstate = w;
+    wk->owned[wk->n_owned++] = s;
+    return w;
+
+oom:
+    /* Without memory the series gets no analytics; its readings are still stored. */
+    GW_ERROR("worker", "out of memory: no rules or windows for %s/%s", s->sensor, s->metric);
+    s->wstate = &empty_state;
+    return s->wstate;
 }
 
-static void flush_out(out_ctx *o) {
-    if (o->b == NULL || (o->b->n_readings == 0 && o->b->n_alerts == 0)) {
+static void flush_out(worker *wk) {
+    gw_batch *b = wk->out;
+    if (b == NULL || (b->n_readings == 0 && b->n_alerts == 0 && b->n_summaries == 0)) {
         return;
     }
     /* Blocks while the writer is behind: the backpressure reaches decode and ingest. */
-    if (gw_queue_push(o->p->writer_q, o->b, sizeof(*o->b), -1) == 0) {
-        o->b = NULL;
+    if (gw_queue_push(wk->p->writer_q, b, sizeof(*b), -1) == 0) {
+        wk->out = NULL;
     } else {
-        o->b->n_readings = 0;
-        o->b->n_alerts = 0;
+        b->n_readings = b->n_alerts = b->n_summaries = 0;
     }
 }
 
-static gw_batch *out_batch(out_ctx *o, uint32_t need_alerts) {
-    if (o->b != NULL &&
-        (o->b->n_readings == GW_BATCH_READINGS || o->b->n_alerts + need_alerts > GW_BATCH_ALERTS)) {
-        flush_out(o);
+/* The output batch, with room for one reading, `alerts` alerts and one summary. */
+static gw_batch *out_batch(worker *wk, uint32_t alerts) {
+    gw_batch *b = wk->out;
+    if (b != NULL &&
+        (b->n_readings == GW_BATCH_READINGS || b->n_alerts + alerts > GW_BATCH_ALERTS ||
+         b->n_summaries == GW_BATCH_SUMMARIES)) {
+        flush_out(wk);
     }
-    if (o->b == NULL) {
-        o->b = new_batch();
+    if (wk->out == NULL) {
+        wk->out = gw__batch_new();
     }
-    return o->b;
+    return wk->out;
 }
 
-static void process(out_ctx *o, const an_reading *r) {
-    gw_pipeline *p = o->p;
+static void emit_alerts(worker *wk, uint32_t series, const an_alert *ev, int n) {
+    if (n <= 0) {
+        return;
+    }
+    gw_batch *b = out_batch(wk, (uint32_t)n);
+    if (b == NULL) {
+        GW_ERROR("worker", "out of memory: %d alert transitions lost", n);
+        return;
+    }
+    for (int k = 0; k < n; k++) {
+        b->alerts[b->n_alerts++] = (gw_alert_ev){ev[k], series};
+    }
+}
+
+typedef struct emit_ctx {
+    worker *wk;
+    uint32_t series;
+} emit_ctx;
+
+static void emit_summary(void *ctx, const an_window_summary *sum) {
+    emit_ctx *ec = ctx;
+    gw_batch *b = out_batch(ec->wk, 0);
+    if (b == NULL) {
+        atomic_fetch_add(&ec->wk->p->summaries_failed, 1);
+        GW_ERROR("worker", "out of memory: a window summary lost");
+        return;
+    }
+    b->summaries[b->n_summaries++] = (gw_summary_ev){*sum, ec->series};
+}
+
+static void process(worker *wk, const an_reading *r) {
+    gw_pipeline *p = wk->p;
     gw_series *s = gw_series_get(p->series, r->series);
-    wstate *w = state_for(p, s);
-    gw_batch *b = out_batch(o, 0);
+    wstate *w = state_for(wk, s);
+    gw_batch *b = out_batch(wk, 0);
     if (b == NULL) {
         atomic_fetch_add(&p->rows_failed, 1);
         GW_ERROR("worker", "out of memory: reading of %s/%s lost", s->sensor, s->metric);
         return;
     }
     b->readings[b->n_readings++] = *r;
-    for (uint32_t i = 0; i < w->n_rules; i++) {
-        rule_state *rs = &w->r[i];
-        const an_rule *rule = &p->cfg->rules[rs->rule];
+    if (w == &empty_state) {
+        return;
+    }
+    if (p->has_windows) {
+        emit_ctx ec = {wk, r->series};
+        int rc = an_window_add(&p->wcfg, window_of(w), r->ts_ms, r->value, emit_summary, &ec);
+        if (rc > 0) {
+            /* Late for at least one size: stored raw (above), counted, not summarised. */
+            atomic_fetch_add_explicit(&p->late_readings, 1, memory_order_relaxed);
+        }
+    }
+    /* Silence is measured on the gateway's clock when live and on event time in a replay. */
+    int64_t seen_ms = wk->replay ? r->ts_ms : gw_now_ms();
+    rule_entry *e = first_entry(w);
+    for (uint16_t i = 0; i < w->n_rules; i++, e = next_entry(e)) {
+        const an_rule *rule = &p->cfg->rules[e->rule];
         an_alert ev[2];
-        int n = an_threshold_update(&rule->threshold, &rs->th, rs->rule, r->ts_ms, r->value, ev, 2);
-        if (n <= 0) {
+        if (e->parts & PART_THRESHOLD) {
+            emit_alerts(wk, r->series, ev,
+                        an_threshold_update(&rule->threshold, entry_part(e, PART_THRESHOLD),
+                                            e->rule, r->ts_ms, r->value, ev, 2));
+        }
+        if (e->parts & PART_RATE) {
+            emit_alerts(wk, r->series, ev,
+                        an_rate_update(&rule->rate, entry_part(e, PART_RATE), e->rule, r->ts_ms,
+                                       r->value, ev, 2));
+        }
+        if (e->parts & PART_STALE) {
+            emit_alerts(wk, r->series, ev,
+                        an_stale_seen(&rule->stale, entry_part(e, PART_STALE), e->rule, seen_ms,
+                                      r->value, ev, 2));
+        }
+    }
+}
+
+static void tick(worker *wk, gw_tick kind, int64_t now) {
+    gw_pipeline *p = wk->p;
+    for (size_t i = 0; i < wk->n_owned; i++) {
+        gw_series *s = wk->owned[i];
+        wstate *w = s->wstate;
+        if (p->has_windows) {
+            emit_ctx ec = {wk, s->id};
+            an_window_idle(&p->wcfg, window_of(w), now, emit_summary, &ec);
+            if (kind == GW_TICK_FLUSH) {
+                an_window_flush(&p->wcfg, window_of(w), emit_summary, &ec);
+            }
+        }
+        if (!w->has_stale) {
             continue;
         }
-        b = out_batch(o, (uint32_t)n);
-        if (b == NULL) {
-            GW_ERROR("worker", "out of memory: %d alert transitions of %s/%s lost", n, s->sensor,
-                     s->metric);
-            continue;
-        }
-        for (int k = 0; k < n; k++) {
-            b->alerts[b->n_alerts++] = (gw_alert_ev){ev[k], r->series};
+        rule_entry *e = first_entry(w);
+        for (uint16_t k = 0; k < w->n_rules; k++, e = next_entry(e)) {
+            if (e->parts & PART_STALE) {
+                an_alert ev[2];
+                emit_alerts(wk, s->id, ev,
+                            an_stale_check(&p->cfg->rules[e->rule].stale, entry_part(e, PART_STALE),
+                                           e->rule, now, ev, 2));
+            }
         }
     }
 }
@@ -131,7 +308,7 @@ void *gw__worker_main(void *arg) {
     gw_worker_arg *wa = arg;
     gw_pipeline *p = wa->p;
     gw_queue *in = p->work_q[wa->index];
-    out_ctx o = {p, NULL};
+    worker wk = {.p = p, .replay = p->opts.inline_decode};
     void *items[16];
     for (;;) {
         size_t n = gw_queue_pop(in, items, NULL, 16, -1);
@@ -141,13 +318,17 @@ void *gw__worker_main(void *arg) {
         for (size_t i = 0; i < n; i++) {
             gw_batch *in_b = items[i];
             for (uint32_t k = 0; k < in_b->n_readings; k++) {
-                process(&o, &in_b->readings[k]);
+                process(&wk, &in_b->readings[k]);
+            }
+            if (in_b->tick != GW_TICK_NONE) {
+                tick(&wk, in_b->tick, in_b->tick_ms);
             }
             free(in_b);
         }
-        flush_out(&o);
+        flush_out(&wk);
     }
-    flush_out(&o);
-    free(o.b);
+    flush_out(&wk);
+    free(wk.out);
+    free(wk.owned);
     return NULL;
 }

@@ -10,6 +10,7 @@
 
 #include "alert.h"
 #include "clock.h"
+#include "decode.h"
 #include "pipeline_internal.h"
 #include "rule.h"
 
@@ -20,9 +21,11 @@ typedef struct writer {
     bool in_txn;
     int64_t txn_start_ms;
     int64_t txn_rows;
+    int64_t txn_summaries;
     gw_pub_item *pending[PENDING_MAX]; /* alerts of the open transaction */
     size_t n_pending;
-    int64_t *acked; /* ids to mark published, taken from the pipeline */
+    size_t n_alerts_pending; /* of n_pending: alerts, which are committed without delay */
+    int64_t *acked;          /* ids to mark published, taken from the pipeline */
 } writer;
 
 int gw__writer_open(gw_pipeline *p, char *err, size_t errlen) {
@@ -85,8 +88,13 @@ static void hand_to_publisher(writer *w, gw_pub_item *it) {
     }
     /* The publisher queue is bounded; when the broker is away for long the outbox in SQLite
      * keeps the rest and the next start sends it. */
-    if (gw_queue_push(p->pub_q, it, it->payload_len + 128, 1000) != 0) {
+    if (gw_queue_push(p->pub_q, it, it->payload_len + 128, it->plain ? 0 : 1000) != 0) {
         gw_queue_count_drop(p->pub_q);
+        if (it->plain) {
+            /* A summary is in SQLite already; its MQTT copy is best effort. */
+            gw__pub_item_free(it);
+            return;
+        }
         gw_log_limited(&p->store_rl, GW_LOG_WARN, "writer",
                        "publisher queue full: alert %lld stays in the outbox until restart",
                        (long long)it->id);
@@ -106,6 +114,7 @@ static int ensure_txn(writer *w) {
     w->in_txn = true;
     w->txn_start_ms = gw_mono_ms();
     w->txn_rows = 0;
+    w->txn_summaries = 0;
     return 0;
 }
 
@@ -137,18 +146,24 @@ static void commit(writer *w) {
                        w->n_pending, st_db_errmsg(p->db));
         st_db_rollback(p->db);
         atomic_fetch_add(&p->rows_failed, (uint64_t)w->txn_rows);
+        atomic_fetch_add(&p->summaries_failed, (uint64_t)w->txn_summaries);
         for (size_t i = 0; i < w->n_pending; i++) {
             gw__pub_item_free(w->pending[i]);
         }
         w->n_pending = 0;
+        w->n_alerts_pending = 0;
         return;
     }
     atomic_fetch_add(&p->rows_stored, (uint64_t)w->txn_rows);
-    atomic_fetch_add(&p->alerts, w->n_pending);
+    atomic_fetch_add(&p->summaries, (uint64_t)w->txn_summaries);
     for (size_t i = 0; i < w->n_pending; i++) {
+        if (!w->pending[i]->plain) {
+            atomic_fetch_add(&p->alerts, 1);
+        }
         hand_to_publisher(w, w->pending[i]);
     }
     w->n_pending = 0;
+    w->n_alerts_pending = 0;
 }
 
 static int64_t series_db_id(writer *w, gw_series *s) {
@@ -212,6 +227,70 @@ static void store_alert(writer *w, const gw_alert_ev *ev) {
         ensure_txn(w);
     }
     w->pending[w->n_pending++] = it;
+    w->n_alerts_pending++;
+}
+
+static gw_pub_item *summary_item(const gw_pipeline *p, const gw_series *s,
+                                 const an_window_summary *m) {
+    char json[1024], start[32];
+    /* Names go through the JSON escaper: a sensor name may hold quotes. */
+    int n = snprintf(json, sizeof(json), "{\"sensor\":");
+    n = gw_json_str(json, sizeof(json), (size_t)n, s->sensor);
+    if (n >= 0 && (size_t)n + 10 < sizeof(json)) {
+        n += snprintf(json + n, sizeof(json) - (size_t)n, ",\"metric\":");
+        n = gw_json_str(json, sizeof(json), (size_t)n, s->metric);
+    }
+    if (n < 0) {
+        return NULL;
+    }
+    int k = snprintf(json + n, sizeof(json) - (size_t)n,
+                     ",\"window_ms\":%lld,\"start\":\"%s\",\"start_ms\":%lld,\"end_ms\":%lld,"
+                     "\"count\":%u,\"min\":%.15g,\"max\":%.15g,\"mean\":%.15g,"
+                     "\"stddev\":%.15g,\"first\":%.15g,\"last\":%.15g,\"p50\":%.15g,"
+                     "\"p95\":%.15g}",
+                     (long long)m->window_ms, gw_format_rfc3339(m->start_ms, start, sizeof(start)),
+                     (long long)m->start_ms, (long long)m->end_ms, m->count, m->min, m->max,
+                     m->mean, m->stddev, m->first, m->last, m->p50, m->p95);
+    if (k < 0 || (size_t)k >= sizeof(json) - (size_t)n) {
+        return NULL;
+    }
+    gw_pub_item *it = calloc(1, sizeof(*it));
+    if (it == NULL) {
+        return NULL;
+    }
+    it->payload = strdup(json);
+    if (asprintf(&it->topic, "%s/summaries/%s/%s", p->cfg->output.prefix, s->sensor, s->metric) <
+        0) {
+        it->topic = NULL;
+    }
+    if (it->payload == NULL || it->topic == NULL) {
+        gw__pub_item_free(it);
+        return NULL;
+    }
+    it->payload_len = strlen(it->payload);
+    it->plain = true;
+    return it;
+}
+
+static void store_summary(writer *w, const gw_summary_ev *ev) {
+    gw_pipeline *p = w->p;
+    gw_series *s = gw_series_get(p->series, ev->series);
+    int64_t sid = series_db_id(w, s);
+    if (sid == 0 || st_db_insert_summary(p->db, sid, &ev->s) != 0) {
+        atomic_fetch_add(&p->summaries_failed, 1);
+        gw_log_limited(&p->store_rl, GW_LOG_ERROR, "writer", "summary of %s/%s not stored: %s",
+                       s->sensor, s->metric, st_db_errmsg(p->db));
+        return;
+    }
+    w->txn_summaries++;
+    if (p->cfg->windows.publish && p->opts.sink != NULL) {
+        gw_pub_item *it = summary_item(p, s, &ev->s);
+        if (it != NULL && w->n_pending < PENDING_MAX) {
+            w->pending[w->n_pending++] = it;
+        } else {
+            gw__pub_item_free(it);
+        }
+    }
 }
 
 static void store_batch(writer *w, const gw_batch *b) {
@@ -236,6 +315,9 @@ static void store_batch(writer *w, const gw_batch *b) {
     }
     for (uint32_t i = 0; i < b->n_alerts; i++) {
         store_alert(w, &b->alerts[i]);
+    }
+    for (uint32_t i = 0; i < b->n_summaries; i++) {
+        store_summary(w, &b->summaries[i]);
     }
 }
 
@@ -283,7 +365,7 @@ void *gw__writer_main(void *arg) {
             free(items[i]);
         }
         mark_acked(&w);
-        if (w.in_txn && (w.n_pending > 0 || w.txn_rows >= batch_rows ||
+        if (w.in_txn && (w.n_alerts_pending > 0 || w.txn_rows >= batch_rows ||
                          gw_mono_ms() - w.txn_start_ms >= tick)) {
             commit(&w);
         }

@@ -1,5 +1,6 @@
 #include "alert.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,19 +126,32 @@ int gw_alert_json(const st_alert_out *a, char *buf, size_t len) {
 
 char *gw_alert_message(const an_alert *a, const char *sensor, const char *metric, const char *rule,
                        char *buf, size_t len) {
-    const char *dir;
+    bool raised = a->state == AN_STATE_RAISED;
     switch (a->kind) {
     case AN_KIND_HIGH:
-        dir = a->state == AN_STATE_RAISED ? "above" : "below";
-        break;
-    case AN_KIND_LOW:
-        dir = a->state == AN_STATE_RAISED ? "below" : "above";
-        break;
-    default:
-        dir = a->state == AN_STATE_RAISED ? "past" : "within";
+    case AN_KIND_LOW: {
+        const char *dir = (a->kind == AN_KIND_HIGH) == raised ? "above" : "below";
+        snprintf(buf, len, "%s of %s is %s%.6g, %s %.6g (rule %s)", metric, sensor,
+                 raised ? "" : "back to ", a->value, dir, a->threshold, rule);
         break;
     }
-    snprintf(buf, len, "%s of %s is %s%.6g, %s %.6g (rule %s)", metric, sensor,
-             a->state == AN_STATE_RAISED ? "" : "back to ", a->value, dir, a->threshold, rule);
+    case AN_KIND_RATE:
+        snprintf(buf, len, "%s of %s changes by %.6g per second, %s %.6g (rule %s)", metric, sensor,
+                 a->detail, raised ? "faster than" : "back to at most", a->threshold, rule);
+        break;
+    case AN_KIND_STALE:
+        if (raised) {
+            snprintf(buf, len, "%s of %s silent for %.0f s, last value %.6g (rule %s)", metric,
+                     sensor, a->detail / 1000.0, a->value, rule);
+        } else {
+            snprintf(buf, len, "%s of %s reports again after %.0f s: %.6g (rule %s)", metric,
+                     sensor, a->detail / 1000.0, a->value, rule);
+        }
+        break;
+    default:
+        snprintf(buf, len, "%s of %s: %s %s at %.6g, threshold %.6g (rule %s)", metric, sensor,
+                 an_kind_name(a->kind), an_state_name(a->state), a->value, a->threshold, rule);
+        break;
+    }
     return buf;
 }

@@ -13,8 +13,9 @@
  * Returns the length written (without NUL), or -1 when buf is too small. */
 int gw_alert_json(const st_alert_out *a, char *buf, size_t len);
 
-/* A human-readable line: "temp of pump1 is 31.5, above 30 (rule hot)" or
- * "temp of pump1 is back to 27.5, below 28 (rule hot)". Returns buf. */
+/* A human-readable line: "temp of pump1 is 31.5, above 30 (rule hot)", "temp of pump1 is back
+ * to 27.5, below 28 (rule hot)", "temp of pump1 changes by 12 per second, faster than 5 (rule
+ * jump)", "temp of pump1 silent for 60 s, last value 21.5 (rule silent)". Returns buf. */
 char *gw_alert_message(const an_alert *a, const char *sensor, const char *metric, const char *rule,
                        char *buf, size_t len);
 

@@ -64,8 +64,9 @@ typedef struct gw_pub_item {
     char *payload;
     size_t payload_len;
     char *state_topic;
-    bool state_clear; /* cleared: an empty retained message replaces the state */
-    bool plain;       /* a window summary: QoS 0, no state topic, no outbox */
+    char *state_payload; /* retained on state_topic; NULL: an empty message (nothing active) */
+    size_t state_len;
+    bool plain; /* a window summary: QoS 0, no state topic, no outbox */
 } gw_pub_item;
 
 /* A worker's thread argument: its index travels with it. */

@@ -54,8 +54,9 @@ static bool send_item(gw_pipeline *p, gw_pub_item *it) {
         if (rc == 0) {
             /* The state topic holds the current state of (series, kind) for new subscribers;
              * cleared is an empty retained message so that nothing stale lingers. */
-            ops->send(p->opts.sink_ctx, it->state_topic, it->state_clear ? "" : it->payload,
-                      it->state_clear ? 0 : it->payload_len, 1, true, 0);
+            ops->send(p->opts.sink_ctx, it->state_topic,
+                      it->state_payload != NULL ? it->state_payload : "", it->state_len, 1, true,
+                      0);
             return true;
         }
         release_window(p);

@@ -16,6 +16,17 @@
 
 #define PENDING_MAX 1024
 
+/* An alert raised and not cleared yet, for the retained state topics: several rules of the
+ * same kind on one series share <prefix>/state/<sensor>/<metric>/<kind>, so when one clears
+ * the topic must show the others, not go empty. */
+typedef struct active_alert {
+    uint32_t series;
+    an_kind kind;
+    int rule;
+    char *payload;
+    size_t len;
+} active_alert;
+
 typedef struct writer {
     gw_pipeline *p;
     bool in_txn;
@@ -26,7 +37,52 @@ typedef struct writer {
     size_t n_pending;
     size_t n_alerts_pending; /* of n_pending: alerts, which are committed without delay */
     int64_t *acked;          /* ids to mark published, taken from the pipeline */
+    active_alert *active;
+    size_t n_active, cap_active;
 } writer;
+
+/* Records a transition and sets the item's retained state: the raised alert itself, or on a
+ * clear the most recently raised alert of the same (series, kind) still active, or nothing. */
+static void active_update(writer *w, const gw_alert_ev *ev, gw_pub_item *it) {
+    size_t i;
+    for (i = 0; i < w->n_active; i++) {
+        active_alert *a = &w->active[i];
+        if (a->series == ev->series && a->kind == ev->a.kind && a->rule == ev->a.rule) {
+            break;
+        }
+    }
+    if (i < w->n_active) {
+        free(w->active[i].payload);
+        memmove(&w->active[i], &w->active[i + 1], (w->n_active - i - 1) * sizeof(*w->active));
+        w->n_active--;
+    }
+    if (ev->a.state == AN_STATE_RAISED) {
+        if (w->n_active == w->cap_active) {
+            size_t cap = w->cap_active ? w->cap_active * 2 : 64;
+            active_alert *na = realloc(w->active, cap * sizeof(*na));
+            if (na == NULL) {
+                return; /* the item keeps its own payload as the state */
+            }
+            w->active = na;
+            w->cap_active = cap;
+        }
+        char *copy = strdup(it->payload);
+        if (copy != NULL) {
+            w->active[w->n_active++] =
+                (active_alert){ev->series, ev->a.kind, ev->a.rule, copy, it->payload_len};
+        }
+        return;
+    }
+    for (size_t k = w->n_active; k-- > 0;) {
+        active_alert *a = &w->active[k];
+        if (a->series == ev->series && a->kind == ev->a.kind) {
+            free(it->state_payload);
+            it->state_payload = strdup(a->payload);
+            it->state_len = it->state_payload != NULL ? a->len : 0;
+            return;
+        }
+    }
+}
 
 int gw__writer_open(gw_pipeline *p, char *err, size_t errlen) {
     st_db_opts o = {0};
@@ -46,6 +102,7 @@ void gw__pub_item_free(gw_pub_item *it) {
     free(it->topic);
     free(it->payload);
     free(it->state_topic);
+    free(it->state_payload);
     free(it);
 }
 
@@ -68,8 +125,14 @@ static gw_pub_item *make_pub_item(const gw_pipeline *p, const st_alert_out *a) {
         0) {
         it->state_topic = NULL;
     }
-    it->state_clear = strcmp(a->state, "cleared") == 0;
-    if (it->payload == NULL || it->topic == NULL || it->state_topic == NULL) {
+    /* By default the state is this alert while raised, nothing once cleared; the writer
+     * replaces it when another rule of the same kind is still raised (active_update). */
+    if (strcmp(a->state, "cleared") != 0) {
+        it->state_payload = strdup(json);
+        it->state_len = (size_t)n;
+    }
+    if (it->payload == NULL || it->topic == NULL || it->state_topic == NULL ||
+        (strcmp(a->state, "cleared") != 0 && it->state_payload == NULL)) {
         gw__pub_item_free(it);
         return NULL;
     }
@@ -222,6 +285,7 @@ static void store_alert(writer *w, const gw_alert_ev *ev) {
         GW_ERROR("writer", "out of memory: alert %lld stays in the outbox", (long long)id);
         return;
     }
+    active_update(w, ev, it);
     if (w->n_pending == PENDING_MAX) {
         commit(w);
         ensure_txn(w);
@@ -373,6 +437,10 @@ void *gw__writer_main(void *arg) {
     commit(&w);
     mark_acked(&w);
     free(w.acked);
+    for (size_t i = 0; i < w.n_active; i++) {
+        free(w.active[i].payload);
+    }
+    free(w.active);
     return NULL;
 }
 

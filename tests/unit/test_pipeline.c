@@ -247,6 +247,41 @@ static void test_ingest_overflow_drops_and_counts(void **state) {
     gw_pipeline_free(p);
 }
 
+/* Two rules of one kind on one series share the retained state topic: when the stricter one
+ * clears, the state shows the one still raised, not nothing. */
+static void test_state_topic_keeps_other_active_rule(void **state) {
+    fixture *f = *state;
+    f->cfg->n_rules = 2;
+    an_rule *hot = &f->cfg->rules[1];
+    *hot = f->cfg->rules[0];
+    snprintf(f->cfg->rules[0].name, sizeof(f->cfg->rules[0].name), "warm");
+    snprintf(hot->name, sizeof(hot->name), "hot");
+    hot->threshold.above = 40;
+    hot->threshold.clear_below = 40;
+    rec_sink sink = {0};
+    pthread_mutex_init(&sink.mu, NULL);
+    gw_pipeline *p;
+    char err[256];
+    gw_pipeline_opts o = {.inline_decode = true, .sink = &rec_ops, .sink_ctx = &sink};
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    sink.p = p;
+    assert_int_equal(gw_pipeline_start(p), 0);
+    feed(p, "sensors/oven/temp", "45", 1700000000000);
+    feed(p, "sensors/oven/temp", "35", 1700000001000);
+    feed(p, "sensors/oven/temp", "20", 1700000002000);
+    gw_pipeline_free(p);
+    /* warm raised, hot raised, hot cleared, warm cleared: each alert then its state. */
+    assert_int_equal(sink.n, 8);
+    assert_non_null(strstr(sink.msgs[3].payload, "\"rule\":\"hot\",\"value\":45"));
+    assert_non_null(strstr(sink.msgs[4].payload, "\"rule\":\"hot\""));
+    assert_non_null(strstr(sink.msgs[4].payload, "\"state\":\"cleared\""));
+    assert_string_equal(sink.msgs[5].topic, "iotgw/state/oven/temp/high");
+    assert_non_null(strstr(sink.msgs[5].payload, "\"rule\":\"warm\""));
+    assert_non_null(strstr(sink.msgs[5].payload, "\"state\":\"raised\""));
+    assert_string_equal(sink.msgs[7].payload, "");
+    pthread_mutex_destroy(&sink.mu);
+}
+
 static void test_alert_json_escapes(void **state) {
     (void)state;
     st_alert_out a = {
@@ -283,6 +318,7 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_outbox_is_resent_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_overflow_drops_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_topic_keeps_other_active_rule, setup, teardown),
         cmocka_unit_test(test_alert_json_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,6 +111,34 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual([t for t, _, _ in late.got() if not t.endswith("zz-marker")], [])
         gw.stop()
 
+    def test_live_stale_and_rate_alerts(self):
+        cfg = default_config(self.broker.port, self.db)
+        cfg["pipeline"] = {"tick_ms": 100}
+        cfg["rules"] = [{"name": "silent", "metric": "flow", "stale_after": "1s"},
+                        {"name": "jump", "metric": "level", "rate_above": 5, "severity": "info"}]
+        gw = Gateway(self.tmp, cfg).start()
+        sub = self.client()
+        sub.subscribe("iotgw/alerts/#")
+        pub = self.client()
+        pub.publish("sensors/pump/flow", "3.5").wait_for_publish(10)
+        # Nothing more from pump/flow: the gateway's clock notices the silence by itself.
+        wait_for(lambda: len(sub.got()) >= 1, 20, "stale alert")
+        e = json.loads(sub.got()[0][1])
+        self.assertEqual((e["kind"], e["state"], e["value"]), ("stale", "raised", 3.5))
+        self.assertIn("silent for", e["message"])
+        pub.publish("sensors/pump/flow", "3.6").wait_for_publish(10)
+        wait_for(lambda: len(sub.got()) >= 2, 20, "stale cleared")
+        e = json.loads(sub.got()[1][1])
+        self.assertEqual((e["kind"], e["state"], e["value"]), ("stale", "cleared", 3.6))
+        # Rate of change, with timestamps in the payload: 10 -> 40 in 2 s is 15 per second.
+        for ts, v in [(1700000000000, 10), (1700000002000, 40), (1700000003000, 41)]:
+            pub.publish("json/tank", json.dumps({"ts": ts, "level": v})).wait_for_publish(10)
+        wait_for(lambda: len(sub.got()) >= 4, 20, "rate raised and cleared")
+        events = [json.loads(p) for _, p, _ in sub.got()[2:4]]
+        self.assertEqual([(e["kind"], e["state"], e["value"]) for e in events],
+                         [("rate", "raised", 40), ("rate", "cleared", 41)])
+        self.assertEqual(gw.stop(), 0)
+
     def test_sigterm_mid_stream_loses_nothing_acknowledged(self):
         gw = Gateway(self.tmp, default_config(self.broker.port, self.db)).start()
         pub = self.client()

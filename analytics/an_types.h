@@ -38,7 +38,10 @@ typedef struct an_alert {
     int64_t ts_ms;    /* ts of the reading that caused the transition */
     int rule;         /* index of the rule in the configuration */
     double detail;    /* kind-specific: the rate (units per second) for AN_KIND_RATE, the
-                       * silence in ms for AN_KIND_STALE; other kinds may leave it unset */
+                       * silence in ms for AN_KIND_STALE, the predicted crossing time (epoch ms,
+                       * 0 when none) for AN_KIND_TREND, the size of the shift in the series'
+                       * units for AN_KIND_DRIFT, the score for AN_KIND_ANOMALY; unset for
+                       * AN_KIND_HIGH and AN_KIND_LOW */
 } an_alert;
 
 /* Names for the enums, as used on MQTT, in SQLite and in the config ("high", "raised",

@@ -91,7 +91,17 @@ static int has_room(const gw_queue *q, size_t bytes) {
     return q->count == 0 || q->bytes + bytes <= q->cap_bytes;
 }
 
+static int push(gw_queue *q, void *item, size_t bytes, int timeout_ms, bool wake_always);
+
 int gw_queue_push(gw_queue *q, void *item, size_t bytes, int timeout_ms) {
+    return push(q, item, bytes, timeout_ms, true);
+}
+
+int gw_queue_push_lazy(gw_queue *q, void *item, size_t bytes, int timeout_ms, bool wake) {
+    return push(q, item, bytes, timeout_ms, wake);
+}
+
+static int push(gw_queue *q, void *item, size_t bytes, int timeout_ms, bool wake_always) {
     pthread_mutex_lock(&q->mu);
     if (!q->closed && !has_room(q, bytes)) {
         if (timeout_ms == 0) {
@@ -128,7 +138,8 @@ int gw_queue_push(gw_queue *q, void *item, size_t bytes, int timeout_ms) {
     if (q->count > q->hwm) {
         q->hwm = q->count;
     }
-    int wake = q->waiting_consumers > 0;
+    int wake = q->waiting_consumers > 0 &&
+               (wake_always || q->count * 2 >= q->cap_items || q->bytes * 2 >= q->cap_bytes);
     pthread_mutex_unlock(&q->mu);
     if (wake) {
         pthread_cond_signal(&q->not_empty);

@@ -10,6 +10,7 @@
 #ifndef GW_QUEUE_H
 #define GW_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,11 @@ void gw_queue_free(gw_queue *q); /* the queue must be empty or its items are lea
 /* Pushes one item of `bytes` bytes. Returns 0, GW_ETIMEDOUT (the caller still owns the item)
  * or GW_ECLOSED. Any thread. */
 int gw_queue_push(gw_queue *q, void *item, size_t bytes, int timeout_ms);
+
+/* Like gw_queue_push, but a waiting consumer is only woken when `wake` is true or the queue is
+ * half full: for consumers that poll on a timer anyway (the writer commits per tick), so that
+ * a stream of small batches does not cost a context switch each. */
+int gw_queue_push_lazy(gw_queue *q, void *item, size_t bytes, int timeout_ms, bool wake);
 
 /* Pops up to max items into items[] (and their byte sizes into sizes[] when not NULL).
  * Blocks up to timeout_ms (-1: without limit) while the queue is empty and open.

@@ -44,7 +44,7 @@ class Broker:
         self.conf = os.path.join(tmpdir, "mosquitto.conf")
         with open(self.conf, "w") as f:
             f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                    f"max_queued_messages 0\nmax_inflight_messages 100\n"
+                    f"max_queued_messages 0\nmax_inflight_messages 100\nset_tcp_nodelay true\n"
                     f"persistence {'true' if persistence else 'false'}\n"
                     f"persistence_location {tmpdir}/\n")
         self.log = open(os.path.join(tmpdir, "mosquitto.log"), "w")

@@ -78,6 +78,22 @@ static void test_close_drains(void **state) {
     gw_queue_free(q);
 }
 
+/* A lazy push still delivers: a polling consumer finds the items, in order. */
+static void test_lazy_push_delivers(void **state) {
+    (void)state;
+    gw_queue *q;
+    assert_int_equal(gw_queue_new(&q, "t", 8, 1000), 0);
+    int v[3];
+    assert_int_equal(gw_queue_push_lazy(q, &v[0], 1, 0, false), 0);
+    assert_int_equal(gw_queue_push_lazy(q, &v[1], 1, 0, true), 0);
+    assert_int_equal(gw_queue_push_lazy(q, &v[2], 1, 0, false), 0);
+    void *out[4];
+    assert_int_equal(gw_queue_pop(q, out, NULL, 4, 10), 3);
+    assert_ptr_equal(out[0], &v[0]);
+    assert_ptr_equal(out[2], &v[2]);
+    gw_queue_free(q);
+}
+
 enum { N_ITEMS = 200000, N_PRODUCERS = 3 };
 
 static void *producer(void *arg) {
@@ -125,9 +141,8 @@ static void test_threads_blocking(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fifo_and_stats),
-        cmocka_unit_test(test_byte_bound),
-        cmocka_unit_test(test_close_drains),
+        cmocka_unit_test(test_fifo_and_stats),   cmocka_unit_test(test_byte_bound),
+        cmocka_unit_test(test_close_drains),     cmocka_unit_test(test_lazy_push_delivers),
         cmocka_unit_test(test_threads_blocking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

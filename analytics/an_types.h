@@ -8,6 +8,7 @@
 /* One reading of one series. `series` is the gateway's interned id of (sensor, metric). */
 typedef struct an_reading {
     uint32_t series;
+    float score;   /* anomaly score in [0, 1] once scored, NaN before or without a detector */
     int64_t ts_ms; /* UTC epoch milliseconds */
     double value;  /* always finite */
 } an_reading;

@@ -148,6 +148,31 @@ char *gw_alert_message(const an_alert *a, const char *sensor, const char *metric
                      sensor, a->detail / 1000.0, a->value, rule);
         }
         break;
+    case AN_KIND_TREND:
+        if (raised && a->detail > 0) {
+            char when[32];
+            snprintf(buf, len, "%s of %s is trending toward %.6g, predicted at %s (rule %s)",
+                     metric, sensor, a->threshold,
+                     gw_format_rfc3339((int64_t)a->detail, when, sizeof(when)), rule);
+        } else {
+            snprintf(buf, len, "%s of %s: %s no longer predicted within the horizon (rule %s)",
+                     metric, sensor, raised ? "limit" : "the limit is", rule);
+        }
+        break;
+    case AN_KIND_DRIFT:
+        /* A drift clears when the level returns, or when the shift has lasted long enough to
+         * become the new baseline. */
+        snprintf(buf, len,
+                 raised ? "%s of %s has shifted by %+.6g from its baseline (rule %s)"
+                        : "%s of %s: drift over, level %+.6g from the old baseline (rule %s)",
+                 metric, sensor, a->detail, rule);
+        break;
+    case AN_KIND_ANOMALY:
+        snprintf(buf, len,
+                 raised ? "%s of %s: unusual reading %.6g (anomaly score %.6f) (rule %s)"
+                        : "%s of %s: readings usual again, %.6g (score %.6f) (rule %s)",
+                 metric, sensor, a->value, a->detail, rule);
+        break;
     default:
         snprintf(buf, len, "%s of %s: %s %s at %.6g, threshold %.6g (rule %s)", metric, sensor,
                  an_kind_name(a->kind), an_state_name(a->state), a->value, a->threshold, rule);

@@ -19,7 +19,8 @@ static const char run_usage[] =
     "\n"
     "Runs the gateway: subscribes to the configured sensor topics, stores readings in SQLite,\n"
     "evaluates the rules and publishes alerts. SIGINT/SIGTERM stop it cleanly: every queue is\n"
-    "drained and committed first.\n"
+    "drained and committed first. SIGHUP reloads the rules from the config file; a rule that\n"
+    "did not change keeps its state (open alerts, trends, baselines).\n"
     "\n"
     "options:\n"
     "  -c, --config FILE    configuration file (JSON with comments); without it, defaults:\n"
@@ -48,6 +49,49 @@ int gw__load_config(gw_config *cfg, const char *path, const char *who) {
         return -1;
     }
     return 0;
+}
+
+/* SIGHUP: the rules of the config file are read again and replace the running ones; the rest of
+ * the configuration needs a restart. A config with an error changes nothing. */
+static void reload_rules(gw_pipeline *p, const gw_config *running, const char *path) {
+    if (path == NULL) {
+        GW_WARN("run", "SIGHUP: no configuration file (-c) to reload");
+        return;
+    }
+    gw_config *next = malloc(sizeof(*next));
+    char err[512];
+    if (next == NULL) {
+        GW_ERROR("run", "SIGHUP: out of memory; rules unchanged");
+        return;
+    }
+    gw_config_defaults(next);
+    int rc = gw_config_load(next, path, err, sizeof(err));
+    if (rc != 0) {
+        GW_ERROR("run", "SIGHUP: %s%s%s; rules unchanged", rc == -EINVAL ? path : "",
+                 rc == -EINVAL ? ": " : "", err);
+        free(next);
+        return;
+    }
+    /* Only the rules are live; say so when other options changed. */
+    gw_config cmp = *next;
+    cmp.n_rules = running->n_rules;
+    memcpy(cmp.rules, running->rules, sizeof(cmp.rules));
+    /* mqtt and storage may be overridden on the command line (--host, --port, --db), so they
+     * are not compared. */
+    memcpy(&cmp.mqtt, &running->mqtt, sizeof(cmp.mqtt));
+    memcpy(&cmp.storage, &running->storage, sizeof(cmp.storage));
+    if (memcmp(&cmp, running, sizeof(cmp)) != 0) {
+        GW_WARN("run",
+                "SIGHUP: options other than the rules changed in %s; they apply at the "
+                "next restart",
+                path);
+    }
+    if (gw_pipeline_reload_rules(p, next->rules, next->n_rules) != 0) {
+        GW_ERROR("run", "SIGHUP: out of memory; rules unchanged");
+    } else {
+        GW_INFO("run", "SIGHUP: rules reloaded from %s (%zu rules)", path, next->n_rules);
+    }
+    free(next);
 }
 
 int gw_cmd_run(int argc, char **argv) {
@@ -133,6 +177,7 @@ int gw_cmd_run(int argc, char **argv) {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     int status = 1;
@@ -169,8 +214,11 @@ int gw_cmd_run(int argc, char **argv) {
         }
         GW_WARN("run", "%s; retrying in %d s", err, backoff_s);
         struct timespec ts = {backoff_s, 0};
-        if (sigtimedwait(&sigs, NULL, &ts) > 0) {
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
             stop = true;
+        } else if (sig == SIGHUP) {
+            reload_rules(p, cfg, config_path);
         }
         backoff_s = backoff_s < 30 ? backoff_s * 2 : 30;
     }
@@ -182,6 +230,8 @@ int gw_cmd_run(int argc, char **argv) {
             GW_INFO("run", "%s received: draining and stopping",
                     sig == SIGINT ? "SIGINT" : "SIGTERM");
             stop = true;
+        } else if (sig == SIGHUP) {
+            reload_rules(p, cfg, config_path);
         }
         if (stats_s > 0 && gw_mono_ms() >= next_stats) {
             gw_pipeline_log_stats(p, "periodic");

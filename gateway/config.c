@@ -133,6 +133,7 @@ static const char *topic_prefix(const char *s) {
 static const char *const overflow_names[] = {"drop_newest", "block", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const severity_names[] = {"info", "warning", "critical", NULL};
+static const char *const trend_dir_names[] = {"rising", "falling", NULL};
 
 _Static_assert(GW_OVERFLOW_DROP_NEWEST == 0 && GW_OVERFLOW_BLOCK == 1, "overflow_names order");
 _Static_assert(AN_SEV_INFO == 0 && AN_SEV_WARNING == 1 && AN_SEV_CRITICAL == 2,
@@ -238,6 +239,12 @@ static const opt windows_opts[] = {
 };
 static const opt_table windows_table = {TABLE(windows_opts)};
 
+static const opt predictions_opts[] = {
+    OPT("interval", O_DURATION_POS(gw_config, predictions.interval_ms, DURATION_MAX), "5m",
+        "How often each trend's prediction (level, slope, eta and band) is stored."),
+};
+static const opt_table predictions_table = {TABLE(predictions_opts)};
+
 static const opt log_opts[] = {
     OPT("level", O_ENUM_NAME(gw_config, log.level, level_names), "info",
         "Lowest level logged to stderr."),
@@ -267,6 +274,23 @@ static const opt rule_opts[] = {
         "Raise a rate alert when the value changes faster than this, in units per second."),
     OPT("stale_after", O_DURATION_POS_FLAG(an_rule, stale.after_ms, has_stale), NULL,
         "Raise a stale alert when the series has been silent this long; a reading clears it."),
+    OPT("trend", O_BOOL(an_rule, has_trend), "false",
+        "Fit a trend (slope, level) and store predictions; implied by trend_limit."),
+    OPT("trend_limit", O_NUMBER_FLAG(an_rule, trend.limit, trend.has_limit), NULL,
+        "Raise a trend alert when this limit is predicted to be reached within horizon."),
+    OPT("trend_dir", O_ENUM(an_rule, trend.dir, an_trend_dir, trend_dir_names), "rising",
+        "rising: trend_limit is an upper limit; falling: a lower limit."),
+    OPT("trend_window", O_DURATION_POS(an_rule, trend.window_ms, DURATION_MAX), "6h",
+        "How much history the trend follows (exponentially weighted; time constant = 1/3)."),
+    OPT("horizon", O_DURATION_POS(an_rule, trend.horizon_ms, DURATION_MAX), "24h",
+        "Raise when the predicted crossing is this close; clear beyond 1.25 x horizon."),
+    OPT("drift", O_BOOL(an_rule, has_drift), "false",
+        "Raise a drift alert on a sustained shift of level against a baseline learned online."),
+    OPT("anomaly", O_NUMBER_FLAG(an_rule, anomaly.sensitivity, has_anomaly), NULL,
+        "Score every reading in [0, 1] and raise an anomaly alert at this score (0 < s < 1; "
+        "0.99999 is a good start)."),
+    OPT("refractory", O_DURATION(an_rule, anomaly.refractory_ms), "15m",
+        "At most one anomaly alert per series and rule in this time."),
     OPT("severity", O_ENUM(an_rule, threshold.severity, an_severity, severity_names), "warning",
         "Severity of the alerts of this rule."),
 };
@@ -286,6 +310,8 @@ static const opt root_opts[] = {
     OPT("pipeline", O_OBJECT(pipeline_table), NULL,
         "Queues and workers between ingest and storage."),
     OPT("windows", O_OBJECT(windows_table), NULL, "Event-time window summaries."),
+    OPT("predictions", O_OBJECT(predictions_table), NULL,
+        "Trend predictions of the rules with trend or trend_limit (table predictions)."),
     OPT("log", O_OBJECT(log_table), NULL, "Logging."),
     OPT("rules", O_ARRAY(gw_config, rules, n_rules, rule_table, 0, GW_CFG_MAX_RULES), NULL,
         "Alert rules: thresholds, rate of change and silence of every matching series."),
@@ -704,8 +730,59 @@ static int finish_rule(void *obj, size_t index, uint32_t seen, const char *path,
     if (!r->name[0]) {
         snprintf(r->name, sizeof r->name, "rules[%zu]", index);
     }
-    if (!t->has_above && !t->has_below && !r->has_rate && !r->has_stale) {
-        return fail(err, errlen, path, "needs above, below, rate_above or stale_after");
+    if (r->trend.has_limit) {
+        r->has_trend = true;
+    }
+    if (!t->has_above && !t->has_below && !r->has_rate && !r->has_stale && !r->has_trend &&
+        !r->has_drift && !r->has_anomaly) {
+        return fail(err, errlen, path,
+                    "needs above, below, rate_above, stale_after, trend, trend_limit, drift or "
+                    "anomaly");
+    }
+    /* Keys that tune a part are an error without the part: they would do nothing. */
+    static const struct {
+        const char *key, *needs;
+        size_t has_off;
+    } tuning[] = {
+        {"trend_dir", "trend or trend_limit", offsetof(an_rule, has_trend)},
+        {"trend_window", "trend or trend_limit", offsetof(an_rule, has_trend)},
+        {"horizon", "trend_limit", offsetof(an_rule, trend.has_limit)},
+        {"refractory", "anomaly", offsetof(an_rule, has_anomaly)},
+    };
+    for (size_t i = 0; i < sizeof(tuning) / sizeof(tuning[0]); i++) {
+        if (given(&rule_table, seen, tuning[i].key) &&
+            !*(const bool *)((const char *)r + tuning[i].has_off)) {
+            join(p, path, tuning[i].key);
+            return fail(err, errlen, p, "needs %s", tuning[i].needs);
+        }
+    }
+    /* The detectors' own defaults, under what the rule gave. */
+    if (r->has_trend) {
+        an_trend_cfg given_cfg = r->trend;
+        an_trend_cfg_default(&r->trend);
+        r->trend.has_limit = given_cfg.has_limit;
+        r->trend.limit = given_cfg.limit;
+        r->trend.dir = given_cfg.dir;
+        r->trend.window_ms = given_cfg.window_ms;
+        r->trend.horizon_ms = given_cfg.horizon_ms;
+        r->trend.severity = t->severity;
+    }
+    if (r->has_drift) {
+        an_drift_cfg_default(&r->drift);
+        r->drift.severity = t->severity;
+    }
+    if (r->has_anomaly) {
+        double sensitivity = r->anomaly.sensitivity;
+        int64_t refractory = r->anomaly.refractory_ms;
+        if (!(sensitivity > 0 && sensitivity < 1)) {
+            join(p, path, "anomaly");
+            fmt_num(num, sizeof num, sensitivity);
+            return fail(err, errlen, p, "must be between 0 and 1 (exclusive), not %s", num);
+        }
+        an_anomaly_cfg_default(&r->anomaly);
+        r->anomaly.sensitivity = sensitivity;
+        r->anomaly.refractory_ms = refractory;
+        r->anomaly.severity = t->severity;
     }
     /* The durations belong to the threshold part: given without it they would do nothing. */
     static const char *const threshold_only[] = {"for", "clear_for"};

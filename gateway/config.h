@@ -81,6 +81,10 @@ typedef struct gw_config {
     } windows;
 
     struct {
+        int64_t interval_ms; /* "predictions.interval": trend predictions stored, default 5m */
+    } predictions;
+
+    struct {
         char level[16]; /* "log.level": "debug" | "info" (default) | "warn" | "error" */
     } log;
 

@@ -23,15 +23,15 @@
 
 typedef enum gw_decode_reason {
     GW_DEC_OK = 0,
-    GW_DEC_NO_ROUTE,     /* topic matches no subscription */
-    GW_DEC_BAD_NAME,     /* expanded sensor/metric empty, too long or not UTF-8 */
-    GW_DEC_OVERSIZE,     /* payload longer than max_payload */
-    GW_DEC_NOT_UTF8,     /* payload is not valid UTF-8 */
-    GW_DEC_MALFORMED,    /* not a number, not valid JSON, trailing garbage, bad SenML shape */
-    GW_DEC_NOT_NUMERIC,  /* valid but carries no numeric value (e.g. "on", {"a":"x"}, true) */
-    GW_DEC_NONFINITE,    /* NaN or +-Inf (including numbers that overflow a double) */
-    GW_DEC_BAD_TS,       /* ts present but unparseable, negative or beyond year 9999 */
-    GW_DEC_TOO_MANY,     /* more readings in one message than max_readings */
+    GW_DEC_NO_ROUTE,    /* topic matches no subscription */
+    GW_DEC_BAD_NAME,    /* expanded sensor/metric empty, too long or not UTF-8 */
+    GW_DEC_OVERSIZE,    /* payload longer than max_payload */
+    GW_DEC_NOT_UTF8,    /* payload is not valid UTF-8 */
+    GW_DEC_MALFORMED,   /* not a number, not valid JSON, trailing garbage, bad SenML shape */
+    GW_DEC_NOT_NUMERIC, /* valid but carries no numeric value (e.g. "on", {"a":"x"}, true) */
+    GW_DEC_NONFINITE,   /* NaN or +-Inf (including numbers that overflow a double) */
+    GW_DEC_BAD_TS,      /* ts present but unparseable, negative or beyond year 9999 */
+    GW_DEC_TOO_MANY,    /* more readings in one message than max_readings */
     GW_DEC_REASON_COUNT
 } gw_decode_reason;
 

@@ -1,12 +1,23 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "pipeline_internal.h"
+
+static gw_ruleset *ruleset_new(const an_rule *rules, size_t n, gw_ruleset *older) {
+    gw_ruleset *rs = malloc(sizeof(*rs) + n * sizeof(rs->rules[0]));
+    if (rs != NULL) {
+        rs->older = older;
+        rs->n = n;
+        memcpy(rs->rules, rules, n * sizeof(rs->rules[0]));
+    }
+    return rs;
+}
 
 int gw_pipeline_new(gw_pipeline **out, const gw_config *cfg, const gw_pipeline_opts *opts,
                     char *err, size_t errlen) {
@@ -52,6 +63,12 @@ int gw_pipeline_new(gw_pipeline **out, const gw_config *cfg, const gw_pipeline_o
     p->decode_rl = (gw_ratelimit)GW_RATELIMIT_INIT;
     p->store_rl = (gw_ratelimit)GW_RATELIMIT_INIT;
 
+    p->rules = ruleset_new(cfg->rules, cfg->n_rules, NULL);
+    if (p->rules == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
     rc = gw_config_topic_map(cfg, &p->topics, err, errlen);
     if (rc != 0) {
         goto fail;
@@ -108,8 +125,10 @@ gw_batch *gw__batch_new(void) {
         b->n_readings = 0;
         b->n_alerts = 0;
         b->n_summaries = 0;
+        b->n_preds = 0;
         b->tick = GW_TICK_NONE;
         b->tick_ms = 0;
+        b->tick_rules = NULL;
     }
     return b;
 }
@@ -161,7 +180,7 @@ static int route_reading(void *ctx, const char *sensor, const char *metric, int6
         p->stream_max_ts = ts_ms;
         p->stream_seen = true;
     }
-    b->readings[b->n_readings++] = (an_reading){s->id, ts_ms, value};
+    b->readings[b->n_readings++] = (an_reading){s->id, NAN, ts_ms, value};
     atomic_fetch_add_explicit(&p->readings, 1, memory_order_relaxed);
     if (b->n_readings == GW_BATCH_READINGS) {
         flush_route(p, k);
@@ -199,6 +218,28 @@ static void send_ticks(gw_pipeline *p, gw_tick kind, int64_t now) {
             free(b);
         }
     }
+}
+
+int gw_pipeline_reload_rules(gw_pipeline *p, const an_rule *rules, size_t n) {
+    gw_ruleset *rs = ruleset_new(rules, n, p->rules);
+    if (rs == NULL) {
+        return -ENOMEM;
+    }
+    p->rules = rs;
+    for (int k = 0; k < p->n_workers; k++) {
+        gw_batch *b = gw__batch_new();
+        if (b == NULL) {
+            /* Workers must all switch, or alerts would name rules of two sets. */
+            GW_ERROR("pipeline", "out of memory: rules not reloaded in worker %d", k);
+            continue;
+        }
+        b->tick = GW_TICK_RELOAD;
+        b->tick_rules = rs;
+        if (gw_queue_push(p->work_q[k], b, sizeof(*b), -1) != 0) {
+            free(b);
+        }
+    }
+    return 0;
 }
 
 int gw_pipeline_decode(gw_pipeline *p, const char *topic, size_t topic_len, const char *payload,
@@ -444,6 +485,11 @@ void gw_pipeline_free(gw_pipeline *p) {
     pthread_cond_destroy(&p->ack_cv);
     pthread_mutex_destroy(&p->clock_mu);
     pthread_cond_destroy(&p->clock_cv);
+    while (p->rules != NULL) {
+        gw_ruleset *older = p->rules->older;
+        free(p->rules);
+        p->rules = older;
+    }
     free(p);
 }
 

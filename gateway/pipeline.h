@@ -86,6 +86,12 @@ void gw_pipeline_stats_get(gw_pipeline *p, gw_pipeline_stats *st);
 /* The sink reports a PUBACK for an alert. Any thread; never blocks for long. */
 void gw_pipeline_alert_delivered(gw_pipeline *p, int64_t alert_id);
 
+/* Replaces the rules (SIGHUP): copies rules[0..n) and hands them to every worker behind the
+ * readings already queued. A (series, rule) whose rule is unchanged keeps its state (open
+ * episodes, trends, baselines); window state is never touched. Main thread. Returns 0 or
+ * -ENOMEM. */
+int gw_pipeline_reload_rules(gw_pipeline *p, const an_rule *rules, size_t n);
+
 /* The sink reports that an alert was not acknowledged (connection lost while in flight): it
  * frees its slot in the in-flight window and stays unpublished in the outbox. Any thread. */
 void gw_pipeline_alert_failed(gw_pipeline *p, int64_t alert_id);

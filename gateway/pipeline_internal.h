@@ -10,11 +10,13 @@
 #include "pipeline.h"
 #include "series.h"
 #include "st_db.h"
+#include "trend.h"
 #include "window.h"
 
 #define GW_BATCH_READINGS  128
 #define GW_BATCH_ALERTS    32
 #define GW_BATCH_SUMMARIES 16
+#define GW_BATCH_PREDS     16
 #define GW_MAX_WORKERS     64
 
 /* A message copied out of paho: topic and payload follow the struct. */
@@ -25,8 +27,17 @@ typedef struct gw_msg {
     char data[]; /* topic, NUL, payload, NUL */
 } gw_msg;
 
+/* A rule set: the rules at start, or after a reload (SIGHUP). Never freed before the pipeline,
+ * so that events in flight keep pointing at the rule that made them. */
+typedef struct gw_ruleset {
+    struct gw_ruleset *older;
+    size_t n;
+    an_rule rules[];
+} gw_ruleset;
+
 typedef struct gw_alert_ev {
     an_alert a;
+    const an_rule *rule; /* a.rule indexes the rule set the worker had at the time */
     uint32_t series;
 } gw_alert_ev;
 
@@ -35,6 +46,12 @@ typedef struct gw_summary_ev {
     uint32_t series;
 } gw_summary_ev;
 
+typedef struct gw_pred_ev {
+    an_trend_pred pred;
+    int64_t ts_ms; /* when the prediction was made (clock of the tick) */
+    uint32_t series;
+} gw_pred_ev;
+
 /* A clock tick travels through the worker queues like data, so that it is ordered with the
  * readings before it. */
 typedef enum gw_tick {
@@ -42,6 +59,7 @@ typedef enum gw_tick {
     GW_TICK_LIVE,   /* wall clock: close idle windows, check stale series */
     GW_TICK_STREAM, /* replay: the same against the capture's latest timestamp */
     GW_TICK_FLUSH,  /* end of a replay: a stream tick, then every open window is emitted */
+    GW_TICK_RELOAD, /* new rules (tick_rules): state carried over where a rule is unchanged */
 } gw_tick;
 
 /* What flows from decode to a worker (readings or a tick) and from a worker to the writer
@@ -50,11 +68,14 @@ typedef struct gw_batch {
     uint32_t n_readings;
     uint32_t n_alerts;
     uint32_t n_summaries;
+    uint32_t n_preds;
     gw_tick tick;
     int64_t tick_ms;
+    const gw_ruleset *tick_rules;
     an_reading readings[GW_BATCH_READINGS];
     gw_alert_ev alerts[GW_BATCH_ALERTS];
     gw_summary_ev summaries[GW_BATCH_SUMMARIES];
+    gw_pred_ev preds[GW_BATCH_PREDS];
 } gw_batch;
 
 /* A committed alert on its way out: alert topic, and the retained state topic. */
@@ -94,6 +115,9 @@ struct gw_pipeline {
     pthread_mutex_t clock_mu;
     pthread_cond_t clock_cv;
     bool clock_stop;
+
+    /* The newest rule set (workers switch on a RELOAD tick); the list holds every one. */
+    gw_ruleset *rules;
 
     /* Windows: prepared once from the config, read by every worker. */
     bool has_windows;

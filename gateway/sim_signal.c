@@ -5,7 +5,6 @@
 #include "commands.h"
 #include "queue.h" /* GW_EINVAL */
 
-
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -554,4 +553,3 @@ int gw_sim_parse_args(int argc, char **argv, gw_sim_opts *o, char *err, size_t e
     *o = tmp;
     return 0;
 }
-

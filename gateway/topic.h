@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#define GW_NAME_MAX 128     /* longest sensor or metric name in bytes, without the NUL */
+#define GW_NAME_MAX       128 /* longest sensor or metric name in bytes, without the NUL */
 #define GW_TOPIC_MAX_SUBS 64
 
 typedef struct gw_topic_map gw_topic_map;

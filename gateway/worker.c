@@ -4,27 +4,40 @@
  * Per series state, one allocation: a header, the window state (when windows are configured),
  * then one entry per matching rule holding only the parts the rule has (threshold, rate,
  * stale), so that a series costs what its rules need and no more. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "pipeline_internal.h"
+#include "anomaly.h"
+#include "drift.h"
 #include "rate.h"
 #include "rule.h"
 #include "stale.h"
 #include "threshold.h"
+#include "trend.h"
 
-enum { PART_THRESHOLD = 1, PART_RATE = 2, PART_STALE = 4 };
+enum {
+    PART_THRESHOLD = 1,
+    PART_RATE = 2,
+    PART_STALE = 4,
+    PART_TREND = 8,
+    PART_DRIFT = 16,
+    PART_ANOMALY = 32,
+    PART_LAST = PART_ANOMALY
+};
 
 typedef struct rule_entry {
     uint16_t rule;
     uint8_t parts;
-    uint8_t size; /* bytes of this entry, parts included: entries follow each other */
+    uint8_t pad;
+    uint16_t size; /* bytes of this entry, parts included: entries follow each other */
 } rule_entry;
 
 typedef struct wstate {
     uint16_t n_rules;
-    uint8_t has_stale; /* some rule watches this series for silence */
+    uint8_t tick_parts; /* parts that act on clock ticks: stale, trend (predictions), anomaly */
     uint8_t pad;
     uint32_t rules_off; /* offset of the first rule entry */
 } wstate;
@@ -40,16 +53,31 @@ void gw__worker_free_state(void *ws) {
     }
 }
 
+static size_t part_size(uint8_t part) {
+    switch (part) {
+    case PART_THRESHOLD:
+        return ALIGN8(sizeof(an_threshold_state));
+    case PART_RATE:
+        return ALIGN8(sizeof(an_rate_state));
+    case PART_STALE:
+        return ALIGN8(sizeof(an_stale_state));
+    case PART_TREND:
+        return ALIGN8(sizeof(an_trend_state));
+    case PART_DRIFT:
+        return ALIGN8(sizeof(an_drift_state));
+    case PART_ANOMALY:
+        return ALIGN8(sizeof(an_anomaly_state));
+    default:
+        return 0;
+    }
+}
+
 static size_t entry_size(uint8_t parts) {
     size_t n = ALIGN8(sizeof(rule_entry));
-    if (parts & PART_THRESHOLD) {
-        n += ALIGN8(sizeof(an_threshold_state));
-    }
-    if (parts & PART_RATE) {
-        n += ALIGN8(sizeof(an_rate_state));
-    }
-    if (parts & PART_STALE) {
-        n += ALIGN8(sizeof(an_stale_state));
+    for (unsigned bit = 1; bit <= PART_LAST; bit <<= 1) {
+        if (parts & bit) {
+            n += part_size((uint8_t)bit);
+        }
     }
     return n;
 }
@@ -65,20 +93,27 @@ static uint8_t rule_parts(const an_rule *r) {
     if (r->has_stale) {
         parts |= PART_STALE;
     }
+    if (r->has_trend) {
+        parts |= PART_TREND;
+    }
+    if (r->has_drift) {
+        parts |= PART_DRIFT;
+    }
+    if (r->has_anomaly) {
+        parts |= PART_ANOMALY;
+    }
     return parts;
 }
 
-/* The parts of an entry, in order; NULL when the entry has no such part. */
+/* The parts of an entry, in bit order; NULL when the entry has no such part. */
 static void *entry_part(rule_entry *e, uint8_t part) {
     char *p = (char *)e + ALIGN8(sizeof(rule_entry));
-    for (uint8_t bit = PART_THRESHOLD; bit <= PART_STALE; bit <<= 1) {
+    for (unsigned bit = 1; bit <= PART_LAST; bit <<= 1) {
         if (e->parts & bit) {
             if (bit == part) {
                 return p;
             }
-            p += ALIGN8(bit == PART_THRESHOLD ? sizeof(an_threshold_state)
-                        : bit == PART_RATE    ? sizeof(an_rate_state)
-                                              : sizeof(an_stale_state));
+            p += part_size((uint8_t)bit);
         }
     }
     return NULL;
@@ -100,27 +135,98 @@ typedef struct worker {
     gw_pipeline *p;
     gw_batch *out;
     gw_series **owned; /* the series this worker has seen, for ticks */
+    int64_t next_prediction_ms;
     size_t n_owned, cap_owned;
     bool replay;
+    const gw_ruleset *rules; /* switched by RELOAD ticks */
 } worker;
 
-static wstate *state_for(worker *wk, gw_series *s) {
-    if (s->wstate != NULL) {
-        return s->wstate;
+/* The old entry of an unchanged rule, whose state a reload carries over; NULL if none. */
+static rule_entry *same_rule(const gw_ruleset *old_rules, wstate *old, const an_rule *r) {
+    if (old == NULL || old == &empty_state) {
+        return NULL;
     }
+    rule_entry *e = first_entry(old);
+    for (uint16_t i = 0; i < old->n_rules; i++, e = next_entry(e)) {
+        if (memcmp(&old_rules->rules[e->rule], r, sizeof(*r)) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Builds a series' state for the worker's rule set. With `old` (a reload), the window state and
+ * the state of every unchanged rule are carried over. Returns NULL without memory. */
+static wstate *build_state(worker *wk, gw_series *s, const gw_ruleset *old_rules, wstate *old) {
     gw_pipeline *p = wk->p;
-    const gw_config *cfg = p->cfg;
+    const gw_ruleset *rs = wk->rules;
     size_t win_bytes = p->has_windows ? ALIGN8(an_window_state_size(&p->wcfg)) : 0;
     size_t rules_bytes = 0;
     uint16_t n_rules = 0;
-    for (size_t i = 0; i < cfg->n_rules; i++) {
-        if (an_rule_matches(&cfg->rules[i], s->sensor, s->metric)) {
-            rules_bytes += entry_size(rule_parts(&cfg->rules[i]));
+    for (size_t i = 0; i < rs->n; i++) {
+        if (an_rule_matches(&rs->rules[i], s->sensor, s->metric)) {
+            rules_bytes += entry_size(rule_parts(&rs->rules[i]));
             n_rules++;
         }
     }
     if (n_rules == 0 && win_bytes == 0) {
-        s->wstate = &empty_state;
+        return &empty_state;
+    }
+    size_t head = ALIGN8(sizeof(wstate));
+    wstate *w = calloc(1, head + win_bytes + rules_bytes);
+    if (w == NULL) {
+        return NULL;
+    }
+    w->n_rules = n_rules;
+    w->rules_off = (uint32_t)(head + win_bytes);
+    if (win_bytes > 0) {
+        if (old != NULL && old != &empty_state) {
+            memcpy(window_of(w), window_of(old), win_bytes);
+        } else {
+            an_window_init(&p->wcfg, window_of(w));
+        }
+    }
+    rule_entry *e = first_entry(w);
+    for (size_t i = 0; i < rs->n; i++) {
+        const an_rule *r = &rs->rules[i];
+        if (!an_rule_matches(r, s->sensor, s->metric)) {
+            continue;
+        }
+        e->rule = (uint16_t)i;
+        e->parts = rule_parts(r);
+        e->size = (uint16_t)entry_size(e->parts);
+        rule_entry *was = same_rule(old_rules, old, r);
+        if (was != NULL) {
+            memcpy((char *)e + ALIGN8(sizeof(rule_entry)), (char *)was + ALIGN8(sizeof(rule_entry)),
+                   e->size - ALIGN8(sizeof(rule_entry)));
+        } else {
+            if (e->parts & PART_THRESHOLD) {
+                an_threshold_init(entry_part(e, PART_THRESHOLD));
+            }
+            if (e->parts & PART_RATE) {
+                an_rate_init(entry_part(e, PART_RATE));
+            }
+            if (e->parts & PART_STALE) {
+                an_stale_init(entry_part(e, PART_STALE));
+            }
+            if (e->parts & PART_TREND) {
+                an_trend_init(entry_part(e, PART_TREND));
+            }
+            if (e->parts & PART_DRIFT) {
+                an_drift_init(entry_part(e, PART_DRIFT));
+            }
+            if (e->parts & PART_ANOMALY) {
+                an_anomaly_init(entry_part(e, PART_ANOMALY));
+            }
+        }
+        w->tick_parts |= e->parts & (PART_STALE | PART_TREND | PART_ANOMALY);
+        e = next_entry(e);
+    }
+    return w;
+}
+
+static wstate *state_for(worker *wk, gw_series *s) {
+    if (s->wstate != NULL) {
         return s->wstate;
     }
     if (wk->n_owned == wk->cap_owned) {
@@ -132,39 +238,14 @@ static wstate *state_for(worker *wk, gw_series *s) {
         wk->owned = owned;
         wk->cap_owned = cap;
     }
-    size_t head = ALIGN8(sizeof(wstate));
-    wstate *w = calloc(1, head + win_bytes + rules_bytes);
+    wstate *w = build_state(wk, s, NULL, NULL);
     if (w == NULL) {
         goto oom;
     }
-    w->n_rules = n_rules;
-    w->rules_off = (uint32_t)(head + win_bytes);
-    if (win_bytes > 0) {
-        an_window_init(&p->wcfg, window_of(w));
-    }
-    rule_entry *e = first_entry(w);
-    for (size_t i = 0; i < cfg->n_rules; i++) {
-        const an_rule *r = &cfg->rules[i];
-        if (!an_rule_matches(r, s->sensor, s->metric)) {
-            continue;
-        }
-        e->rule = (uint16_t)i;
-        e->parts = rule_parts(r);
-        e->size = (uint8_t)entry_size(e->parts);
-        if (e->parts & PART_THRESHOLD) {
-            an_threshold_init(entry_part(e, PART_THRESHOLD));
-        }
-        if (e->parts & PART_RATE) {
-            an_rate_init(entry_part(e, PART_RATE));
-        }
-        if (e->parts & PART_STALE) {
-            an_stale_init(entry_part(e, PART_STALE));
-            w->has_stale = 1;
-        }
-        e = next_entry(e);
-    }
     s->wstate = w;
-    wk->owned[wk->n_owned++] = s;
+    if (w != &empty_state) {
+        wk->owned[wk->n_owned++] = s;
+    }
     return w;
 
 oom:
@@ -174,16 +255,49 @@ oom:
     return s->wstate;
 }
 
+/* SIGHUP: switch to a new rule set. Series of this worker that no rule selected may match now:
+ * they get their state on their next reading. */
+static void reload(worker *wk, int index, const gw_ruleset *rs) {
+    gw_pipeline *p = wk->p;
+    const gw_ruleset *old_rules = wk->rules;
+    wk->rules = rs;
+    size_t count = gw_series_count(p->series);
+    for (size_t id = 0; id < count; id++) {
+        gw_series *s = gw_series_get(p->series, (uint32_t)id);
+        if ((int)(s->hash % (uint32_t)p->n_workers) == index && s->wstate == &empty_state) {
+            s->wstate = NULL;
+        }
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < wk->n_owned; i++) {
+        gw_series *s = wk->owned[i];
+        wstate *nw = build_state(wk, s, old_rules, s->wstate);
+        if (nw == NULL) {
+            GW_ERROR("worker", "out of memory: %s/%s keeps no analytics after the reload",
+                     s->sensor, s->metric);
+            nw = &empty_state;
+        }
+        gw__worker_free_state(s->wstate);
+        s->wstate = nw;
+        if (nw != &empty_state) {
+            wk->owned[kept++] = s;
+        }
+    }
+    wk->n_owned = kept;
+}
+
 static void flush_out(worker *wk) {
     gw_batch *b = wk->out;
-    if (b == NULL || (b->n_readings == 0 && b->n_alerts == 0 && b->n_summaries == 0)) {
+    if (b == NULL ||
+        (b->n_readings == 0 && b->n_alerts == 0 && b->n_summaries == 0 && b->n_preds == 0)) {
         return;
     }
     /* Blocks while the writer is behind: the backpressure reaches decode and ingest. */
-    if (gw_queue_push(wk->p->writer_q, b, sizeof(*b), -1) == 0) {
+    /* The writer commits on its own tick; only alerts are worth waking it for. */
+    if (gw_queue_push_lazy(wk->p->writer_q, b, sizeof(*b), -1, b->n_alerts > 0) == 0) {
         wk->out = NULL;
     } else {
-        b->n_readings = b->n_alerts = b->n_summaries = 0;
+        b->n_readings = b->n_alerts = b->n_summaries = b->n_preds = 0;
     }
 }
 
@@ -211,7 +325,7 @@ static void emit_alerts(worker *wk, uint32_t series, const an_alert *ev, int n) 
         return;
     }
     for (int k = 0; k < n; k++) {
-        b->alerts[b->n_alerts++] = (gw_alert_ev){ev[k], series};
+        b->alerts[b->n_alerts++] = (gw_alert_ev){ev[k], &wk->rules->rules[ev[k].rule], series};
     }
 }
 
@@ -241,7 +355,8 @@ static void process(worker *wk, const an_reading *r) {
         GW_ERROR("worker", "out of memory: reading of %s/%s lost", s->sensor, s->metric);
         return;
     }
-    b->readings[b->n_readings++] = *r;
+    an_reading *out = &b->readings[b->n_readings++];
+    *out = *r;
     if (w == &empty_state) {
         return;
     }
@@ -257,7 +372,7 @@ static void process(worker *wk, const an_reading *r) {
     int64_t seen_ms = wk->replay ? r->ts_ms : gw_now_ms();
     rule_entry *e = first_entry(w);
     for (uint16_t i = 0; i < w->n_rules; i++, e = next_entry(e)) {
-        const an_rule *rule = &p->cfg->rules[e->rule];
+        const an_rule *rule = &wk->rules->rules[e->rule];
         an_alert ev[2];
         if (e->parts & PART_THRESHOLD) {
             emit_alerts(wk, r->series, ev,
@@ -274,11 +389,49 @@ static void process(worker *wk, const an_reading *r) {
                         an_stale_seen(&rule->stale, entry_part(e, PART_STALE), e->rule, seen_ms,
                                       r->value, ev, 2));
         }
+        if (e->parts & PART_TREND) {
+            emit_alerts(wk, r->series, ev,
+                        an_trend_update(&rule->trend, entry_part(e, PART_TREND), e->rule, r->ts_ms,
+                                        r->value, ev, 2));
+        }
+        if (e->parts & PART_DRIFT) {
+            emit_alerts(wk, r->series, ev,
+                        an_drift_update(&rule->drift, entry_part(e, PART_DRIFT), e->rule, r->ts_ms,
+                                        r->value, ev, 2));
+        }
+        if (e->parts & PART_ANOMALY) {
+            an_anomaly_state *as = entry_part(e, PART_ANOMALY);
+            emit_alerts(wk, r->series, ev,
+                        an_anomaly_update(&rule->anomaly, as, e->rule, r->ts_ms, r->value, ev, 2));
+            /* The reading is stored with its score; with several anomaly rules, the highest. */
+            float score = (float)an_anomaly_score(as);
+            if (isnan(out->score) || score > out->score) {
+                out->score = score;
+            }
+        }
     }
+}
+
+static void predict(worker *wk, gw_series *s, rule_entry *e, int64_t now) {
+    const an_rule *rule = &wk->rules->rules[e->rule];
+    an_trend_pred pred;
+    if (an_trend_predict(&rule->trend, entry_part(e, PART_TREND), &pred) != 0 || !pred.valid) {
+        return;
+    }
+    gw_batch *b = out_batch(wk, 0);
+    if (b == NULL) {
+        return;
+    }
+    b->preds[b->n_preds++] = (gw_pred_ev){pred, now, s->id};
 }
 
 static void tick(worker *wk, gw_tick kind, int64_t now) {
     gw_pipeline *p = wk->p;
+    /* Predictions are stored every prediction interval, not every tick. */
+    bool predict_now = now >= wk->next_prediction_ms || kind == GW_TICK_FLUSH;
+    if (predict_now) {
+        wk->next_prediction_ms = now + p->cfg->predictions.interval_ms;
+    }
     for (size_t i = 0; i < wk->n_owned; i++) {
         gw_series *s = wk->owned[i];
         wstate *w = s->wstate;
@@ -289,16 +442,25 @@ static void tick(worker *wk, gw_tick kind, int64_t now) {
                 an_window_flush(&p->wcfg, window_of(w), emit_summary, &ec);
             }
         }
-        if (!w->has_stale) {
+        if (w->tick_parts == 0) {
             continue;
         }
         rule_entry *e = first_entry(w);
         for (uint16_t k = 0; k < w->n_rules; k++, e = next_entry(e)) {
+            const an_rule *rule = &wk->rules->rules[e->rule];
+            an_alert ev[2];
             if (e->parts & PART_STALE) {
-                an_alert ev[2];
+                emit_alerts(
+                    wk, s->id, ev,
+                    an_stale_check(&rule->stale, entry_part(e, PART_STALE), e->rule, now, ev, 2));
+            }
+            if (e->parts & PART_ANOMALY) {
                 emit_alerts(wk, s->id, ev,
-                            an_stale_check(&p->cfg->rules[e->rule].stale, entry_part(e, PART_STALE),
-                                           e->rule, now, ev, 2));
+                            an_anomaly_tick(&rule->anomaly, entry_part(e, PART_ANOMALY), e->rule,
+                                            now, ev, 2));
+            }
+            if ((e->parts & PART_TREND) && predict_now) {
+                predict(wk, s, e, now);
             }
         }
     }
@@ -308,7 +470,7 @@ void *gw__worker_main(void *arg) {
     gw_worker_arg *wa = arg;
     gw_pipeline *p = wa->p;
     gw_queue *in = p->work_q[wa->index];
-    worker wk = {.p = p, .replay = p->opts.inline_decode};
+    worker wk = {.p = p, .replay = p->opts.inline_decode, .rules = p->rules};
     void *items[16];
     for (;;) {
         size_t n = gw_queue_pop(in, items, NULL, 16, -1);
@@ -320,7 +482,9 @@ void *gw__worker_main(void *arg) {
             for (uint32_t k = 0; k < in_b->n_readings; k++) {
                 process(&wk, &in_b->readings[k]);
             }
-            if (in_b->tick != GW_TICK_NONE) {
+            if (in_b->tick == GW_TICK_RELOAD) {
+                reload(&wk, wa->index, in_b->tick_rules);
+            } else if (in_b->tick != GW_TICK_NONE) {
                 tick(&wk, in_b->tick, in_b->tick_ms);
             }
             free(in_b);

@@ -4,6 +4,7 @@
  * in the transaction of the readings that caused them, and go to the publisher only after
  * the commit. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,7 +246,7 @@ static void store_alert(writer *w, const gw_alert_ev *ev) {
     gw_pipeline *p = w->p;
     gw_series *s = gw_series_get(p->series, ev->series);
     int64_t sid = series_db_id(w, s);
-    const an_rule *rule = &p->cfg->rules[ev->a.rule];
+    const an_rule *rule = ev->rule;
     char msg[512];
     gw_alert_message(&ev->a, s->sensor, s->metric, rule->name, msg, sizeof(msg));
     st_alert_row row = {
@@ -368,7 +369,11 @@ static void store_batch(writer *w, const gw_batch *b) {
             const an_reading *r = &b->readings[i];
             gw_series *s = gw_series_get(p->series, r->series);
             int64_t sid = series_db_id(w, s);
-            if (sid == 0 || st_db_insert_reading(p->db, sid, r->ts_ms, r->value) != 0) {
+            int rc = sid == 0 ? ST_EIO
+                     : isnan(r->score)
+                         ? st_db_insert_reading(p->db, sid, r->ts_ms, r->value)
+                         : st_db_insert_reading_scored(p->db, sid, r->ts_ms, r->value, r->score);
+            if (rc != 0) {
                 atomic_fetch_add(&p->rows_failed, 1);
                 gw_log_limited(&p->store_rl, GW_LOG_ERROR, "writer", "reading not stored: %s",
                                st_db_errmsg(p->db));
@@ -382,6 +387,21 @@ static void store_batch(writer *w, const gw_batch *b) {
     }
     for (uint32_t i = 0; i < b->n_summaries; i++) {
         store_summary(w, &b->summaries[i]);
+    }
+    for (uint32_t i = 0; i < b->n_preds; i++) {
+        const gw_pred_ev *ev = &b->preds[i];
+        const an_trend_pred *m = &ev->pred;
+        gw_series *s = gw_series_get(p->series, ev->series);
+        int64_t sid = series_db_id(w, s);
+        int64_t none = 0;
+        if (sid == 0 || st_db_insert_prediction(p->db, sid, ev->ts_ms, m->level, m->slope_per_h,
+                                                m->slope_se_per_h, m->has_eta ? m->eta_ms : none,
+                                                m->has_eta ? m->eta_lo_ms : none,
+                                                m->has_eta ? m->eta_hi_ms : none) != 0) {
+            gw_log_limited(&p->store_rl, GW_LOG_ERROR, "writer",
+                           "prediction of %s/%s not stored: %s", s->sensor, s->metric,
+                           st_db_errmsg(p->db));
+        }
     }
 }
 
@@ -417,8 +437,10 @@ void *gw__writer_main(void *arg) {
         if (w.in_txn) {
             int64_t left = w.txn_start_ms + tick - gw_mono_ms();
             timeout = left > 0 ? (int)left : 0;
-        } else if (p->opts.sink != NULL) {
-            timeout = (int)tick; /* wake up to mark delivered alerts */
+        } else {
+            /* Workers do not wake the writer for readings alone (gw_queue_push_lazy), and
+             * delivered alerts wait to be marked: poll once per tick. */
+            timeout = (int)tick;
         }
         size_t n = gw_queue_pop(p->writer_q, items, NULL, 16, timeout);
         if (n == 0 && gw_queue_is_closed(p->writer_q)) {

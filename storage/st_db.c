@@ -108,6 +108,53 @@ static const char schema_v2[] =
     "         " TS_RFC3339("w.start_ms") ", w.count, w.min, w.max, w.mean, w.stddev,"
     "         w.first, w.last, w.p50, w.p95"
     "  FROM summaries w JOIN series s ON s.id = w.series_id;";
+
+/* Version 3: anomaly scores, trend predictions, active alerts and the rule in v_alerts. The
+ * views are documented in docs/history.md: change them only with a migration. */
+static const char schema_v3[] =
+    "ALTER TABLE readings ADD COLUMN anomaly REAL;"
+    "ALTER TABLE readings_recent ADD COLUMN anomaly REAL;"
+    "DROP VIEW v_readings;"
+    "CREATE VIEW v_readings(sensor, metric, ts_ms, ts, value, anomaly) AS"
+    "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339("r.ts_ms") ", r.value, r.anomaly"
+    "  FROM readings r JOIN series s ON s.id = r.series_id"
+    "  UNION ALL"
+    "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339("r.ts_ms") ", r.value, r.anomaly"
+    "  FROM readings_recent r JOIN series s ON s.id = r.series_id;"
+    "CREATE TABLE predictions("
+    "  series_id INTEGER NOT NULL,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  level REAL,"
+    "  slope_per_h REAL,"
+    "  slope_se_per_h REAL,"
+    "  eta_ms INTEGER,"
+    "  eta_lo_ms INTEGER,"
+    "  eta_hi_ms INTEGER"
+    ") STRICT;"
+    "CREATE INDEX predictions_series_ts ON predictions(series_id, ts_ms);"
+    "CREATE VIEW v_predictions(sensor, metric, ts_ms, ts, level, slope_per_h, slope_se_per_h,"
+    "                          eta_ms, eta, eta_lo_ms, eta_hi_ms) AS"
+    "  SELECT s.sensor, s.metric, p.ts_ms, " TS_RFC3339("p.ts_ms") ", p.level, p.slope_per_h,"
+    "         p.slope_se_per_h, p.eta_ms, " TS_RFC3339("p.eta_ms") ", p.eta_lo_ms, p.eta_hi_ms"
+    "  FROM predictions p JOIN series s ON s.id = p.series_id;"
+    "DROP VIEW v_alerts;"
+    "CREATE VIEW v_alerts(id, sensor, metric, kind, state, severity, ts_ms, ts, value,"
+    "                     threshold, message, published, rule) AS"
+    "  SELECT a.id, s.sensor, s.metric, a.kind, a.state, a.severity, a.ts_ms,"
+    "         " TS_RFC3339("a.ts_ms") ", a.value, a.threshold, a.message, a.published, a.rule"
+    "  FROM alerts a LEFT JOIN series s ON s.id = a.series_id;"
+    /* The newest row of each (series, kind, rule) is found in this index alone. Alerts are
+     * rare next to readings: the writer hardly notices the extra index. */
+    "CREATE INDEX alerts_series_kind_rule ON alerts(series_id, kind, rule, id);"
+    /* Ids grow in the order the transitions happened, so the newest row of a group is its
+     * current state; timestamps can step backwards and would not tell. */
+    "CREATE VIEW v_active_alerts(id, sensor, metric, kind, state, severity, ts_ms, ts, value,"
+    "                            threshold, message, published, rule) AS"
+    "  SELECT a.id, s.sensor, s.metric, a.kind, a.state, a.severity, a.ts_ms,"
+    "         " TS_RFC3339("a.ts_ms") ", a.value, a.threshold, a.message, a.published, a.rule"
+    "  FROM alerts a LEFT JOIN series s ON s.id = a.series_id"
+    "  WHERE a.state = 'raised' AND a.id IN"
+    "    (SELECT max(id) FROM alerts GROUP BY series_id, kind, rule);";
 // clang-format on
 
 /* migrations[v] takes a database from user_version v to v + 1, in its own transaction. */
@@ -119,6 +166,7 @@ typedef struct migration {
 static const migration migrations[] = {
     {"create schema v1", schema_v1},
     {"add window summaries (v2)", schema_v2},
+    {"add anomaly scores, predictions and active alerts (v3)", schema_v3},
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == ST_SCHEMA_VERSION,
@@ -131,6 +179,8 @@ enum stmt_id {
     S_COMMIT,
     S_ROLLBACK,
     S_INS_READING,
+    S_INS_READING_SCORED,
+    S_INS_PREDICTION,
     S_INS_ALERT,
     S_SEL_SERIES,
     S_INS_SERIES,
@@ -155,6 +205,12 @@ static const struct {
     [S_ROLLBACK] = {"rollback", "ROLLBACK"},
     [S_INS_READING] = {"insert reading",
                        "INSERT INTO readings_recent(series_id, ts_ms, value) VALUES(?1, ?2, ?3)"},
+    [S_INS_READING_SCORED] = {"insert reading", "INSERT INTO readings_recent(series_id, ts_ms,"
+                                                " value, anomaly) VALUES(?1, ?2, ?3, ?4)"},
+    [S_INS_PREDICTION] = {"insert prediction",
+                          "INSERT INTO predictions(series_id, ts_ms, level, slope_per_h,"
+                          " slope_se_per_h, eta_ms, eta_lo_ms, eta_hi_ms)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
     [S_INS_ALERT] = {"insert alert",
                      "INSERT INTO alerts(gateway, series_id, kind, state, severity, rule, ts_ms,"
                      " value, threshold, message) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
@@ -175,9 +231,10 @@ static const struct {
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
     [S_MERGE_BEGIN] = {"merge readings: begin", "BEGIN IMMEDIATE"},
     /* rowid keeps the arrival order of readings with the same series and timestamp. */
-    [S_MERGE_COPY] = {"merge readings", "INSERT INTO readings(series_id, ts_ms, value)"
-                                        " SELECT series_id, ts_ms, value FROM readings_recent"
-                                        " ORDER BY series_id, ts_ms, rowid"},
+    [S_MERGE_COPY] = {"merge readings",
+                      "INSERT INTO readings(series_id, ts_ms, value, anomaly)"
+                      " SELECT series_id, ts_ms, value, anomaly FROM readings_recent"
+                      " ORDER BY series_id, ts_ms, rowid"},
     [S_MERGE_CLEAR] = {"merge readings: clear", "DELETE FROM readings_recent"},
     [S_MERGE_COMMIT] = {"merge readings: commit", "COMMIT"},
 };
@@ -650,15 +707,24 @@ int st_db_series_id(st_db *db, const char *sensor, const char *metric, int64_t *
     return 0;
 }
 
-int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double value) {
-    int ret;
-    if ((ret = bind_i64(db, S_INS_READING, 1, series_id)) != 0 ||
-        (ret = bind_i64(db, S_INS_READING, 2, ts_ms)) != 0 ||
-        (ret = bind_dbl(db, S_INS_READING, 3, value)) != 0) {
-        release(db->stmt[S_INS_READING]);
-        return ret;
-    }
-    if ((ret = step_done(db, S_INS_READING)) != 0) {
+/* Binds SQL NULL for NaN (no score, no value). */
+static inline int bind_dbl_or_null(st_db *db, enum stmt_id id, int col, double v) {
+    int rc = isnan(v) ? sqlite3_bind_null(db->stmt[id], col)
+                      : sqlite3_bind_double(db->stmt[id], col, v);
+    return rc == SQLITE_OK ? 0 : fail(db, stmt_defs[id].what, rc);
+}
+
+/* Binds SQL NULL for "no time": <= 0 or INT64_MAX (an unbounded band). */
+static inline int bind_time_or_null(st_db *db, enum stmt_id id, int col, int64_t v) {
+    int rc = v <= 0 || v == INT64_MAX ? sqlite3_bind_null(db->stmt[id], col)
+                                      : sqlite3_bind_int64(db->stmt[id], col, v);
+    return rc == SQLITE_OK ? 0 : fail(db, stmt_defs[id].what, rc);
+}
+
+/* Steps an insert of a bound reading statement and counts the staged row. */
+static inline int insert_staged(st_db *db, enum stmt_id id) {
+    int ret = step_done(db, id);
+    if (ret != 0) {
         return ret;
     }
     db->recent++;
@@ -667,6 +733,48 @@ int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double val
         merge_if_due(db);
     }
     return 0;
+}
+
+int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double value) {
+    int ret;
+    if ((ret = bind_i64(db, S_INS_READING, 1, series_id)) != 0 ||
+        (ret = bind_i64(db, S_INS_READING, 2, ts_ms)) != 0 ||
+        (ret = bind_dbl(db, S_INS_READING, 3, value)) != 0) {
+        release(db->stmt[S_INS_READING]);
+        return ret;
+    }
+    return insert_staged(db, S_INS_READING);
+}
+
+int st_db_insert_reading_scored(st_db *db, int64_t series_id, int64_t ts_ms, double value,
+                                double anomaly) {
+    const enum stmt_id id = S_INS_READING_SCORED;
+    int ret;
+    if ((ret = bind_i64(db, id, 1, series_id)) != 0 || (ret = bind_i64(db, id, 2, ts_ms)) != 0 ||
+        (ret = bind_dbl(db, id, 3, value)) != 0 ||
+        (ret = bind_dbl_or_null(db, id, 4, anomaly)) != 0) {
+        release(db->stmt[id]);
+        return ret;
+    }
+    return insert_staged(db, id);
+}
+
+int st_db_insert_prediction(st_db *db, int64_t series_id, int64_t ts_ms, double level,
+                            double slope_per_h, double slope_se_per_h, int64_t eta_ms,
+                            int64_t eta_lo_ms, int64_t eta_hi_ms) {
+    const enum stmt_id id = S_INS_PREDICTION;
+    int ret;
+    if ((ret = bind_i64(db, id, 1, series_id)) != 0 || (ret = bind_i64(db, id, 2, ts_ms)) != 0 ||
+        (ret = bind_dbl_or_null(db, id, 3, level)) != 0 ||
+        (ret = bind_dbl_or_null(db, id, 4, slope_per_h)) != 0 ||
+        (ret = bind_dbl_or_null(db, id, 5, slope_se_per_h)) != 0 ||
+        (ret = bind_time_or_null(db, id, 6, eta_ms)) != 0 ||
+        (ret = bind_time_or_null(db, id, 7, eta_lo_ms)) != 0 ||
+        (ret = bind_time_or_null(db, id, 8, eta_hi_ms)) != 0) {
+        release(db->stmt[id]);
+        return ret;
+    }
+    return step_done(db, id);
 }
 
 int st_db_insert_summary(st_db *db, int64_t series_id, const an_window_summary *w) {

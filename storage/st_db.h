@@ -4,12 +4,13 @@
  * it. Every function returns 0 or a negative error code (ST_E*), and writes a one-line reason
  * (with sqlite3_errmsg) retrievable with st_db_errmsg.
  *
- * Schema (version 2, PRAGMA user_version = 2; version 1 had no summaries), STRICT tables:
+ * Schema (version 3, PRAGMA user_version = 3; version 1 had no summaries, version 2 no
+ * anomaly scores, predictions or v_active_alerts), STRICT tables:
  *   series(id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, metric TEXT NOT NULL,
  *          UNIQUE(sensor, metric))
- *   readings(series_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL NOT NULL)
- *          + index on (series_id, ts_ms)
- *   readings_recent(series_id, ts_ms, value), same columns, no index: new readings are
+ *   readings(series_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL NOT NULL,
+ *          anomaly REAL) + index on (series_id, ts_ms); anomaly is NULL when not scored
+ *   readings_recent(series_id, ts_ms, value, anomaly), same columns, no index: new readings are
  *          appended here and merged into readings in (series_id, ts_ms) order every
  *          merge_rows rows (st_db_merge). Measured on 2 cores (shared, noisy), 10k series in
  *          random order, 5000-row transactions: inserting into the indexed table directly gave
@@ -19,9 +20,19 @@
  *   alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, gateway TEXT, series_id INTEGER, kind TEXT,
  *          state TEXT, severity TEXT, rule TEXT, ts_ms INTEGER, value REAL, threshold REAL,
  *          message TEXT, published INTEGER NOT NULL DEFAULT 0)   -- the outbox
- *   views: v_readings(sensor, metric, ts_ms, ts, value) over readings and readings_recent,
+ *          + index on (series_id, kind, rule, id) for v_active_alerts
+ *   predictions(series_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, level REAL,
+ *          slope_per_h REAL, slope_se_per_h REAL, eta_ms INTEGER, eta_lo_ms INTEGER,
+ *          eta_hi_ms INTEGER) + index on (series_id, ts_ms)
+ *   views (the documented contract, docs/history.md):
+ *          v_readings(sensor, metric, ts_ms, ts, value, anomaly) over readings and
+ *                     readings_recent,
  *          v_alerts(id, sensor, metric, kind, state, severity, ts_ms, ts, value, threshold,
- *                   message, published)
+ *                   message, published, rule),
+ *          v_active_alerts(same columns as v_alerts): per (series, kind, rule) the newest
+ *                   alert row (highest id) when its state is 'raised',
+ *          v_predictions(sensor, metric, ts_ms, ts, level, slope_per_h, slope_se_per_h,
+ *                        eta_ms, eta, eta_lo_ms, eta_hi_ms), eta RFC 3339 text or NULL
  *   PRAGMA application_id = 0x696f7467 ("iotg") marks iotgw files.
  * Pragmas: journal_mode=WAL, synchronous=NORMAL (FULL optional), busy_timeout,
  * journal_size_limit=64 MiB, cache_size=2 MiB. */
@@ -44,7 +55,7 @@
  * open also a schema older than ST_SCHEMA_VERSION. */
 #define ST_ESCHEMA (-6)
 
-#define ST_SCHEMA_VERSION 2
+#define ST_SCHEMA_VERSION 3
 
 typedef struct st_db st_db;
 
@@ -83,6 +94,18 @@ int st_db_series_id(st_db *db, const char *sensor, const char *metric, int64_t *
 /* Appends one raw reading (inside a transaction) to readings_recent. Outside a transaction it
  * may run a merge (see st_db_commit). */
 int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double value);
+
+/* The same with the reading's anomaly score (anomaly.h); a NaN anomaly stores NULL, as
+ * st_db_insert_reading does. */
+int st_db_insert_reading_scored(st_db *db, int64_t series_id, int64_t ts_ms, double value,
+                                double anomaly);
+
+/* Appends one trend prediction (trend.h) made at ts_ms (inside a transaction). NaN level or
+ * slopes store NULL; an eta <= 0 or INT64_MAX (none predicted, or an unbounded band) stores
+ * NULL. */
+int st_db_insert_prediction(st_db *db, int64_t series_id, int64_t ts_ms, double level,
+                            double slope_per_h, double slope_se_per_h, int64_t eta_ms,
+                            int64_t eta_lo_ms, int64_t eta_hi_ms);
 
 /* Appends one window summary (inside a transaction). Borrows w. Version 2 schema:
  *   summaries(series_id, window_ms, start_ms, count, min, max, mean, stddev, first, last, p50,

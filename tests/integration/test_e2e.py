@@ -139,6 +139,44 @@ class EndToEnd(unittest.TestCase):
                          [("rate", "raised", 40), ("rate", "cleared", 41)])
         self.assertEqual(gw.stop(), 0)
 
+    def test_sighup_reloads_rules_and_keeps_unchanged_state(self):
+        cfg = default_config(self.broker.port, self.db)
+        cfg["windows"] = {"sizes": [{"size": "1h"}]}
+        cfg["rules"] = [{"name": "warm", "metric": "temp", "above": 30},
+                        {"name": "limit", "metric": "temp", "above": 100}]
+        gw = Gateway(self.tmp, cfg).start()
+        sub = self.client()
+        sub.subscribe("iotgw/alerts/#")
+        pub = self.client()
+        t0 = 1700000000000 - 1700000000000 % 3600000  # the start of an hour
+
+        def send(sec, v):
+            pub.publish("json/boiler", json.dumps({"ts": t0 + sec * 1000, "temp": v})).wait_for_publish(10)
+
+        send(0, 20)
+        send(1, 35)
+        wait_for(lambda: len(sub.got()) >= 1, 20, "warm raised")
+        # Rule "warm" unchanged, "limit" lowered to 20, a bad edit first: that one changes nothing.
+        with open(gw.cfg_path, "w") as f:
+            f.write("{ not json")
+        gw.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "rules unchanged" in gw.text(), 10, "bad reload refused")
+        cfg["rules"][1]["above"] = 20
+        with open(gw.cfg_path, "w") as f:
+            json.dump(cfg, f)
+        gw.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "rules reloaded" in gw.text(), 10, "reload logged")
+        send(2, 36)   # warm is still raised (no second raise); limit (now 20) raises
+        send(3, 10)   # both clear
+        send(3700, 5)  # the next hour: the first hour's window closes, uninterrupted
+        wait_for(lambda: len(sub.got()) >= 4, 20, "4 alert events")
+        events = [(e["rule"], e["state"], e["value"]) for e in (json.loads(p) for _, p, _ in sub.got())]
+        self.assertEqual(events, [("warm", "raised", 35), ("limit", "raised", 36),
+                                  ("warm", "cleared", 10), ("limit", "cleared", 10)])
+        self.assertEqual(gw.stop(), 0)
+        self.assertEqual(db_rows(self.db, "SELECT count, min, max FROM v_summaries WHERE start_ms = ?", (t0,)),
+                         [(4, 10.0, 36.0)])
+
     def test_sigterm_mid_stream_loses_nothing_acknowledged(self):
         gw = Gateway(self.tmp, default_config(self.broker.port, self.db)).start()
         pub = self.client()

@@ -499,7 +499,8 @@ static void test_rule_defaults(void **state) {
 static void test_rule_validation(void **state) {
     (void)state;
     expect_error("{\"rules\": [{\"name\": \"x\"}]}",
-                 "rules[0]: needs above, below, rate_above or stale_after");
+                 "rules[0]: needs above, below, rate_above, stale_after, trend, trend_limit, drift "
+                 "or anomaly");
     expect_error("{\"rules\": [{\"above\": 1}, {\"above\": 30, \"clear_below\": 31}]}",
                  "rules[1].clear_below: must be <= above (30)");
     expect_error("{\"rules\": [{\"below\": 2.5, \"clear_above\": 2}]}",
@@ -509,7 +510,8 @@ static void test_rule_validation(void **state) {
     expect_error("{\"rules\": [{\"above\": 1, \"clear_above\": 3}]}",
                  "rules[0].clear_above: needs below");
     expect_error("{\"rules\": [{\"clear_below\": 1}]}",
-                 "rules[0]: needs above, below, rate_above or stale_after");
+                 "rules[0]: needs above, below, rate_above, stale_after, trend, trend_limit, drift "
+                 "or anomaly");
     /* Equal levels are allowed (no hysteresis). */
     free(parse_ok("{\"rules\": [{\"above\": 3, \"clear_below\": 3, \"below\": 1, "
                   "\"clear_above\": 1}]}"));
@@ -539,6 +541,65 @@ static void test_rule_validation(void **state) {
 }
 
 /* The rate and stale parts, alone and combined with the threshold part. */
+/* The predictive-maintenance parts: the detectors' defaults under what the rule gives. */
+static void test_rule_pdm_parts(void **state) {
+    (void)state;
+    gw_config *c = parse_ok("{\"rules\": ["
+                            " {\"metric\": \"bearing_temp\", \"trend_limit\": 80,"
+                            "  \"horizon\": \"12h\", \"trend_window\": \"3h\","
+                            "  \"severity\": \"critical\"},"
+                            " {\"trend\": true, \"trend_dir\": \"falling\"},"
+                            " {\"drift\": true, \"anomaly\": 0.999, \"refractory\": \"1m\"}]}");
+    an_trend_cfg td;
+    an_trend_cfg_default(&td);
+    const an_rule *r = &c->rules[0];
+    assert_true(r->has_trend);
+    assert_true(r->trend.has_limit);
+    assert_true(r->trend.limit == 80);
+    assert_int_equal(r->trend.dir, AN_TREND_RISING);
+    assert_true(r->trend.horizon_ms == 12 * 3600000LL);
+    assert_true(r->trend.window_ms == 3 * 3600000LL);
+    assert_true(r->trend.min_t == td.min_t);
+    assert_int_equal(r->trend.severity, AN_SEV_CRITICAL);
+    assert_false(r->has_drift);
+    assert_false(r->has_anomaly);
+    assert_int_equal(an_trend_cfg_check(&r->trend), 0);
+
+    r = &c->rules[1];
+    assert_true(r->has_trend);
+    assert_false(r->trend.has_limit);
+    assert_int_equal(r->trend.dir, AN_TREND_FALLING);
+    assert_true(r->trend.window_ms == 6 * 3600000LL);
+
+    an_anomaly_cfg ad;
+    an_anomaly_cfg_default(&ad);
+    r = &c->rules[2];
+    assert_false(r->has_trend);
+    assert_true(r->has_drift);
+    assert_int_equal(an_drift_cfg_check(&r->drift), 0);
+    assert_true(r->has_anomaly);
+    assert_true(r->anomaly.sensitivity == 0.999);
+    assert_true(r->anomaly.refractory_ms == 60000);
+    assert_true(r->anomaly.alpha == ad.alpha);
+    assert_int_equal(an_anomaly_cfg_check(&r->anomaly), 0);
+    free(c);
+
+    expect_error("{\"rules\": [{\"anomaly\": 1}]}",
+                 "rules[0].anomaly: must be between 0 and 1 (exclusive), not 1");
+    expect_error("{\"rules\": [{\"anomaly\": \"high\"}]}", "rules[0].anomaly: expected a number");
+    expect_error("{\"rules\": [{\"drift\": true, \"refractory\": \"1m\"}]}",
+                 "rules[0].refractory: needs anomaly");
+    expect_error("{\"rules\": [{\"trend\": true, \"horizon\": \"1h\"}]}",
+                 "rules[0].horizon: needs trend_limit");
+    expect_error("{\"rules\": [{\"drift\": true, \"trend_dir\": \"rising\"}]}",
+                 "rules[0].trend_dir: needs trend or trend_limit");
+    expect_error("{\"rules\": [{\"trend\": true, \"trend_dir\": \"up\"}]}",
+                 "rules[0].trend_dir: expected one of rising, falling");
+    expect_error("{\"rules\": [{\"drift\": false}]}",
+                 "rules[0]: needs above, below, rate_above, stale_after, trend, trend_limit, "
+                 "drift or anomaly");
+}
+
 static void test_rule_rate_stale(void **state) {
     (void)state;
     gw_config *c = parse_ok("{\"rules\": ["
@@ -834,16 +895,27 @@ static void test_docs_match(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_client_id),
-        cmocka_unit_test(test_all_options),     cmocka_unit_test(test_type_errors),
-        cmocka_unit_test(test_string_limits),   cmocka_unit_test(test_comments),
-        cmocka_unit_test(test_malformed),       cmocka_unit_test(test_unknown_keys),
-        cmocka_unit_test(test_bounds),          cmocka_unit_test(test_enums),
-        cmocka_unit_test(test_parse_duration),  cmocka_unit_test(test_rule_defaults),
-        cmocka_unit_test(test_rule_validation), cmocka_unit_test(test_rule_rate_stale),
-        cmocka_unit_test(test_subscriptions),   cmocka_unit_test(test_subscription_templates),
-        cmocka_unit_test(test_example_file),    cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_print_options),   cmocka_unit_test(test_docs_match),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_client_id),
+        cmocka_unit_test(test_all_options),
+        cmocka_unit_test(test_type_errors),
+        cmocka_unit_test(test_string_limits),
+        cmocka_unit_test(test_comments),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_enums),
+        cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_rule_defaults),
+        cmocka_unit_test(test_rule_validation),
+        cmocka_unit_test(test_rule_rate_stale),
+        cmocka_unit_test(test_rule_pdm_parts),
+        cmocka_unit_test(test_subscriptions),
+        cmocka_unit_test(test_subscription_templates),
+        cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_print_options),
+        cmocka_unit_test(test_docs_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -727,6 +727,29 @@ static void test_errmsg(void **state) {
     assert_null(db);
 }
 
+/* Turns a current file back into version 2 as iotgw 2 wrote it (views verbatim). */
+static void downgrade_to_v2(sqlite3 *h) {
+    raw_exec(h, "DROP VIEW v_active_alerts; DROP INDEX alerts_series_kind_rule;"
+                "DROP VIEW v_predictions; DROP TABLE predictions;"
+                "DROP VIEW v_readings; DROP VIEW v_alerts;"
+                "ALTER TABLE readings DROP COLUMN anomaly;"
+                "ALTER TABLE readings_recent DROP COLUMN anomaly;"
+                "CREATE VIEW v_readings(sensor, metric, ts_ms, ts, value) AS"
+                "  SELECT s.sensor, s.metric, r.ts_ms,"
+                "  strftime('%Y-%m-%dT%H:%M:%fZ', r.ts_ms / 1000.0, 'unixepoch'), r.value"
+                "  FROM readings r JOIN series s ON s.id = r.series_id UNION ALL"
+                "  SELECT s.sensor, s.metric, r.ts_ms,"
+                "  strftime('%Y-%m-%dT%H:%M:%fZ', r.ts_ms / 1000.0, 'unixepoch'), r.value"
+                "  FROM readings_recent r JOIN series s ON s.id = r.series_id;"
+                "CREATE VIEW v_alerts(id, sensor, metric, kind, state, severity, ts_ms, ts,"
+                "  value, threshold, message, published) AS"
+                "  SELECT a.id, s.sensor, s.metric, a.kind, a.state, a.severity, a.ts_ms,"
+                "  strftime('%Y-%m-%dT%H:%M:%fZ', a.ts_ms / 1000.0, 'unixepoch'), a.value,"
+                "  a.threshold, a.message, a.published"
+                "  FROM alerts a LEFT JOIN series s ON s.id = a.series_id;"
+                "PRAGMA user_version = 2");
+}
+
 /* A version-1 file (no summaries) keeps its data and gains the summaries on open. */
 static void test_migrate_v1_to_v2(void **state) {
     fixture *f = *state;
@@ -738,6 +761,7 @@ static void test_migrate_v1_to_v2(void **state) {
     assert_int_equal(st_db_commit(db), 0);
     st_db_close(db);
     sqlite3 *h = raw_open(f->path);
+    downgrade_to_v2(h);
     raw_exec(h, "DROP VIEW v_summaries; DROP TABLE summaries; PRAGMA user_version = 1");
     sqlite3_close(h);
 
@@ -773,6 +797,142 @@ static void test_migrate_v1_to_v2(void **state) {
     sqlite3_close(h);
 }
 
+/* A version-2 file keeps its readings (anomaly NULL, merged or staged) and alerts, and gains
+ * the scores, the predictions, the rule in v_alerts and v_active_alerts. */
+static void test_migrate_v2_to_v3(void **state) {
+    fixture *f = *state;
+    st_db_opts o = {.merge_rows = 2};
+    st_db *db = open_ok(f->path, &o);
+    int64_t sid, id;
+    assert_int_equal(st_db_series_id(db, "pump", "temp", &sid), 0);
+    assert_int_equal(st_db_insert_reading(db, sid, 1000, 1.5), 0);
+    assert_int_equal(st_db_insert_reading(db, sid, 2000, 2.5), 0); /* merged */
+    assert_int_equal(st_db_insert_reading(db, sid, 3000, 3.5), 0); /* staged */
+    st_alert_row r = alert_row(sid, 3000, "m");
+    assert_int_equal(st_db_insert_alert(db, &r, &id), 0);
+    st_db_close(db);
+    sqlite3 *h = raw_open(f->path);
+    downgrade_to_v2(h);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM readings_recent"), 1);
+    sqlite3_close(h);
+
+    st_db_opts ro = {.read_only = true};
+    char err[256] = "";
+    db = NULL;
+    assert_int_equal(st_db_open(&db, f->path, &ro, err, sizeof(err)), ST_ESCHEMA);
+    assert_non_null(strstr(err, "schema version 2 is older than 3"));
+
+    db = open_ok(f->path, &o);
+    assert_int_equal(st_db_insert_reading_scored(db, sid, 4000, 4.5, 0.25), 0);
+    assert_int_equal(st_db_insert_prediction(db, sid, 4000, 4.5, 1, 0.1, 0, 0, 0), 0);
+    st_db_close(db);
+    h = raw_open(f->path);
+    assert_int_equal(raw_int(h, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM readings_recent"), 0);
+    assert_int_equal(raw_int(h, "SELECT group_concat(value || ':' || ifnull(anomaly, 'null'))"
+                                " = '1.5:null,2.5:null,3.5:null,4.5:0.25'"
+                                " FROM (SELECT * FROM v_readings ORDER BY ts_ms)"),
+                     1);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM v_alerts WHERE rule = 'r1' AND id = 1"), 1);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM v_active_alerts WHERE id = 1"), 1);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM v_predictions WHERE level = 4.5"), 1);
+    sqlite3_close(h);
+}
+
+/* Scores: NULL for st_db_insert_reading and NaN, kept through a merge. */
+static void test_scored_readings(void **state) {
+    fixture *f = *state;
+    st_db_opts o = {.merge_rows = 1000};
+    st_db *db = open_ok(f->path, &o);
+    int64_t s;
+    assert_int_equal(st_db_series_id(db, "a", "b", &s), 0);
+    assert_int_equal(st_db_begin(db), 0);
+    assert_int_equal(st_db_insert_reading(db, s, 1, 10.0), 0);
+    assert_int_equal(st_db_insert_reading_scored(db, s, 2, 20.0, 0.5), 0);
+    assert_int_equal(st_db_insert_reading_scored(db, s, 3, 30.0, NAN), 0);
+    assert_int_equal(st_db_insert_reading_scored(db, s, 4, 40.0, 0.0), 0);
+    assert_int_equal(st_db_commit(db), 0);
+    sqlite3 *h = raw_open(f->path);
+    const char *q = "SELECT group_concat(ifnull(anomaly, 'null')) = 'null,0.5,null,0.0'"
+                    " FROM (SELECT anomaly FROM v_readings ORDER BY ts_ms)";
+    assert_int_equal(raw_int(h, q), 1);
+    assert_int_equal(st_db_merge(db), 0);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM readings WHERE anomaly IS NOT NULL"), 2);
+    assert_int_equal(raw_int(h, q), 1);
+    sqlite3_close(h);
+    st_db_close(db);
+}
+
+static void test_predictions(void **state) {
+    fixture *f = *state;
+    st_db *db = open_ok(f->path, NULL);
+    int64_t s;
+    assert_int_equal(st_db_series_id(db, "pump", "vib", &s), 0);
+    assert_int_equal(st_db_begin(db), 0);
+    assert_int_equal(st_db_insert_prediction(db, s, 1700000000123, 4.25, 0.5, 0.125,
+                                             1700003600000, 1700001800000, INT64_MAX),
+                     0);
+    assert_int_equal(st_db_insert_prediction(db, s, 1700000001000, NAN, NAN, NAN, 0, -5, 0), 0);
+    assert_int_equal(st_db_commit(db), 0);
+    sqlite3 *h = raw_open(f->path);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM v_predictions WHERE sensor = 'pump' AND"
+                                " metric = 'vib' AND ts_ms = 1700000000123 AND"
+                                " ts = '2023-11-14T22:13:20.123Z' AND level = 4.25 AND"
+                                " slope_per_h = 0.5 AND slope_se_per_h = 0.125 AND"
+                                " eta_ms = 1700003600000 AND eta = '2023-11-14T23:13:20.000Z' AND"
+                                " eta_lo_ms = 1700001800000 AND eta_hi_ms IS NULL"),
+                     1);
+    assert_int_equal(raw_int(h, "SELECT count(*) FROM v_predictions WHERE level IS NULL AND"
+                                " slope_per_h IS NULL AND slope_se_per_h IS NULL AND"
+                                " eta_ms IS NULL AND eta IS NULL AND eta_lo_ms IS NULL AND"
+                                " eta_hi_ms IS NULL AND ts_ms = 1700000001000"),
+                     1);
+    sqlite3_close(h);
+    st_db_close(db);
+}
+
+/* v_active_alerts: the newest row per (series, kind, rule) when it is 'raised'. */
+static void test_active_alerts(void **state) {
+    fixture *f = *state;
+    st_db *db = open_ok(f->path, NULL);
+    int64_t s1, s2, id;
+    assert_int_equal(st_db_series_id(db, "p1", "temp", &s1), 0);
+    assert_int_equal(st_db_series_id(db, "p2", "temp", &s2), 0);
+    static const struct {
+        int series;
+        const char *kind, *rule, *state;
+    } rows[] = {
+        {1, "high", "hot", "raised"},  {1, "high", "hot", "cleared"}, /* cleared: not active */
+        {1, "high", "hot2", "raised"},                                 /* active: other rule */
+        {1, "rate", "hot", "raised"},                                  /* active: other kind */
+        {2, "high", "hot", "cleared"}, {2, "high", "hot", "raised"},  /* raised again: active */
+        {2, "low", "cold", "raised"},  {2, "low", "cold", "raised"},  /* the newer one */
+    };
+    assert_int_equal(st_db_begin(db), 0);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        st_alert_row r = alert_row(rows[i].series == 1 ? s1 : s2, 1000 - (int64_t)i, "m");
+        r.kind = rows[i].kind;
+        r.rule = rows[i].rule;
+        r.state = rows[i].state;
+        assert_int_equal(st_db_insert_alert(db, &r, &id), 0);
+    }
+    assert_int_equal(st_db_commit(db), 0);
+    sqlite3 *h = raw_open(f->path);
+    assert_int_equal(raw_int(h, "SELECT group_concat(x, ' ') = '3:p1:high:hot2 4:p1:rate:hot"
+                                " 6:p2:high:hot 8:p2:low:cold' FROM (SELECT id || ':' || sensor"
+                                " || ':' || kind || ':' || rule AS x FROM v_active_alerts"
+                                " WHERE state = 'raised' ORDER BY id)"),
+                     1);
+    /* Same columns as v_alerts, rule appended last in both. */
+    assert_int_equal(raw_int(h, "SELECT (SELECT group_concat(name) FROM pragma_table_info("
+                                "'v_alerts')) = (SELECT group_concat(name) FROM"
+                                " pragma_table_info('v_active_alerts')) AND (SELECT name FROM"
+                                " pragma_table_info('v_alerts') WHERE cid = 12) = 'rule'"),
+                     1);
+    sqlite3_close(h);
+    st_db_close(db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
@@ -792,6 +952,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errmsg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2_to_v3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scored_readings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predictions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_active_alerts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -135,6 +135,71 @@ class Replay(unittest.TestCase):
                              [(T0, 2, 1.0), (T0 + 10000, 1, 1.0)])
             self.assertIn("1 late", r.stderr)
 
+    def test_predictive_maintenance_end_to_end(self):
+        """A bearing heating toward its limit, a pressure spike and a flow step, through the
+        whole pipeline: trend alert with the predicted crossing, stored predictions, anomaly
+        scores with the readings, a drift alert."""
+        import random
+        rnd = random.Random(7)
+        lines = []
+        hour = 3600 * 1000
+        for i in range(2400):  # 40 h, one reading a minute
+            ts = T0 + i * 60000
+            temp = 40 + i / 60.0 + rnd.gauss(0, 0.2)  # +1 per hour: 80 at 40 h
+            pressure = 2.0 + rnd.gauss(0, 0.02) + (1.0 if i == 1500 else 0)
+            flow = 10 + rnd.gauss(0, 0.1) + (2.0 if i >= 1800 else 0)
+            lines.append("plant/pump1 " + json.dumps({"ts": ts, "bearing": round(temp, 3),
+                                                      "pressure": round(pressure, 4),
+                                                      "flow": round(flow, 3)}))
+        with TmpDir() as tmp:
+            cap = os.path.join(tmp, "capture.txt")
+            with open(cap, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            cfg = {"subscriptions": [{"topic": "plant/+", "sensor": "{1}"}],
+                   "storage": {"path": os.path.join(tmp, "r.db")},
+                   "predictions": {"interval": "30m"},
+                   "rules": [{"name": "bearing-hot", "metric": "bearing", "trend_limit": 80,
+                              "horizon": "12h", "severity": "critical"},
+                             {"name": "watch", "metric": "pressure", "anomaly": 0.99999},
+                             {"name": "flow-shift", "metric": "flow", "drift": True}]}
+            with open(os.path.join(tmp, "c.json"), "w") as f:
+                json.dump(cfg, f)
+            r = subprocess.run([IOTGW, "replay", "-q", "-c", os.path.join(tmp, "c.json"), cap],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            db = os.path.join(tmp, "r.db")
+            alerts = db_rows(db, "SELECT metric, kind, state, ts_ms, value, threshold, message"
+                                 " FROM v_alerts ORDER BY id")
+            trend = [a for a in alerts if a[1] == "trend" and a[2] == "raised"]
+            self.assertEqual(len(trend), 1, alerts)
+            # Raised about 12 h before the crossing at 40 h (the fit needs some history).
+            self.assertGreater(trend[0][3], T0 + 25 * hour)
+            self.assertLess(trend[0][3], T0 + 30 * hour)
+            self.assertIn("predicted at", trend[0][6])
+            self.assertEqual([a[:3] for a in alerts if a[0] == "pressure"][:1],
+                             [("pressure", "anomaly", "raised")])
+            spike = [a for a in alerts if a[0] == "pressure"][0]
+            self.assertEqual(spike[3], T0 + 1500 * 60000)
+            drift = [a for a in alerts if a[0] == "flow" and a[1] == "drift" and a[2] == "raised"]
+            self.assertEqual(len(drift), 1, alerts)
+            self.assertGreaterEqual(drift[0][3], T0 + 1800 * 60000)
+            self.assertLess(drift[0][3], T0 + 1860 * 60000)  # within an hour of the step
+            self.assertFalse([a for a in alerts if a[0] == "bearing" and a[1] != "trend"])
+            # Predictions every 30 min of stream time; the eta of the last within 10 %.
+            preds = db_rows(db, "SELECT ts_ms, level, slope_per_h, eta_ms FROM v_predictions"
+                                " WHERE metric = 'bearing' ORDER BY ts_ms")
+            self.assertGreater(len(preds), 60)
+            ts, level, slope, eta = preds[-1]
+            self.assertAlmostEqual(slope, 1.0, delta=0.1)
+            remaining = T0 + 40 * hour - ts
+            self.assertLess(abs(eta - (T0 + 40 * hour)), 0.1 * max(remaining, hour))
+            # Anomaly scores are stored with the readings of the series that has a detector.
+            scored = db_rows(db, "SELECT metric, count(anomaly), max(anomaly) FROM v_readings"
+                                 " GROUP BY metric ORDER BY metric")
+            self.assertEqual([(m, n) for m, n, _ in scored],
+                             [("bearing", 0), ("flow", 0), ("pressure", 2400)])
+            self.assertGreaterEqual(scored[2][2], 0.99999)
+
     def test_bad_lines_and_usage_errors(self):
         with TmpDir() as tmp:
             r = self.run_replay(tmp, ["sensors/a/temp 1", "no-space-here", "sensors/a/temp nope"])

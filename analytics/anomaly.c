@@ -1,5 +1,6 @@
 /* Self-calibrating online anomaly score. See anomaly.h. */
 #include "anomaly.h"
+#include "an_math.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -35,15 +36,6 @@
 #define GAP_MAX   8.0
 #define TREND_MAX 10.0
 #define DT_STEP   1.05
-
-/* fmax/fmin without the NaN handling that keeps them out of line (inputs are never NaN). */
-static inline double maxd(double a, double b) {
-    return a > b ? a : b;
-}
-
-static inline double mind(double a, double b) {
-    return a < b ? a : b;
-}
 
 void an_anomaly_cfg_default(an_anomaly_cfg *cfg) {
     memset(cfg, 0, sizeof(*cfg));

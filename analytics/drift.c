@@ -1,5 +1,6 @@
 /* Drift detector: CUSUM of the short-term level against a learned baseline. See drift.h. */
 #include "drift.h"
+#include "an_math.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -11,15 +12,6 @@ enum { PH_LEARN = 0, PH_WATCH = 1, PH_RAISED = 2 };
 /* Up to this many consecutive outliers on one side are clipped; a longer run is a change of
  * level and enters unclipped so the short-term level can follow it. */
 #define MAX_CLIP_RUN 3
-
-/* fmax/fmin without the NaN handling that keeps them out of line (inputs are never NaN). */
-static inline double maxd(double a, double b) {
-    return a > b ? a : b;
-}
-
-static inline double mind(double a, double b) {
-    return a < b ? a : b;
-}
 
 void an_drift_cfg_default(an_drift_cfg *cfg) {
     memset(cfg, 0, sizeof(*cfg));

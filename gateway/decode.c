@@ -79,7 +79,7 @@ static inline bool is_digit(unsigned char c) {
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. ASCII
  * runs, the common case, are checked eight bytes at a time. */
-static bool utf8_valid(const unsigned char *s, size_t n) {
+bool gw_utf8_valid(const unsigned char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         while (n - i >= 8) {
@@ -570,7 +570,7 @@ int gw_decode(const gw_decoder *d, const char *topic, size_t topic_len, const ch
     if (payload_len == 0 || payload == NULL) {
         return fail(reason, GW_DEC_MALFORMED); /* an empty payload is not a reading */
     }
-    if (!utf8_valid((const unsigned char *)payload, payload_len)) {
+    if (!gw_utf8_valid((const unsigned char *)payload, payload_len)) {
         return fail(reason, GW_DEC_NOT_UTF8);
     }
 

@@ -79,45 +79,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF, and no NUL (a name
- * is a C string). */
+/* Strict UTF-8 and no NUL (a name is a C string). */
 static bool name_bytes_ok(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c >= 0x01 && c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
-            return false;
-        }
-        if (n - i <= need) {
-            return false;
-        }
-        if (s[i + 1] < lo || s[i + 1] > hi) {
-            return false;
-        }
-        for (size_t k = 2; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-        }
-        i += need + 1;
-    }
-    return true;
+    return memchr(s, 0, n) == NULL && gw_utf8_valid(s, n);
 }
 
 /* Splits the matching part of a filter into levels and checks the wildcard rules. */

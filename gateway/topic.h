@@ -10,6 +10,7 @@
 #ifndef GW_TOPIC_H
 #define GW_TOPIC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define GW_NAME_MAX       128 /* longest sensor or metric name in bytes, without the NUL */
@@ -38,5 +39,9 @@ const char *gw_topic_map_filter(const gw_topic_map *m, size_t i);
  * expanded name is longer than GW_NAME_MAX, -EINVAL when an expanded sensor name is empty. */
 int gw_topic_map_match(const gw_topic_map *m, const char *topic, size_t topic_len, char *sensor,
                        char *metric);
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. NUL bytes
+ * are valid UTF-8; callers that need C strings check for them. Thread-safe. */
+bool gw_utf8_valid(const unsigned char *s, size_t n);
 
 #endif

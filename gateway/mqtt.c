@@ -48,12 +48,7 @@ static int wait_done(gw_mqtt *m, int timeout_ms) {
     pthread_mutex_lock(&m->mu);
     while (m->done == 0 && gw_mono_ms() < deadline) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        gw_deadline_after(&ts, CLOCK_REALTIME, 20);
         pthread_cond_timedwait(&m->cv, &m->mu, &ts);
     }
     int d = m->done;

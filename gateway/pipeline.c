@@ -262,10 +262,7 @@ static void *clock_main(void *arg) {
     pthread_mutex_lock(&p->clock_mu);
     while (!p->clock_stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (int64_t)p->cfg->pipeline.tick_ms * 1000000;
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
+        gw_deadline_after(&ts, CLOCK_REALTIME, p->cfg->pipeline.tick_ms);
         pthread_cond_timedwait(&p->clock_cv, &p->clock_mu, &ts);
         if (p->clock_stop) {
             break;

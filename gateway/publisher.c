@@ -17,12 +17,7 @@ static bool wait_window(gw_pipeline *p, bool stopping, int64_t deadline) {
             return false;
         }
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        gw_deadline_after(&ts, CLOCK_REALTIME, 100);
         pthread_cond_timedwait(&p->ack_cv, &p->ack_mu, &ts);
     }
     p->inflight++;
@@ -104,12 +99,7 @@ void *gw__publisher_main(void *arg) {
     pthread_mutex_lock(&p->ack_mu);
     while (p->inflight > 0 && gw_mono_ms() < deadline) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        gw_deadline_after(&ts, CLOCK_REALTIME, 50);
         pthread_cond_timedwait(&p->ack_cv, &p->ack_mu, &ts);
     }
     pthread_mutex_unlock(&p->ack_mu);

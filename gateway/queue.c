@@ -1,5 +1,7 @@
 #include "queue.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -72,16 +74,6 @@ void gw_queue_free(gw_queue *q) {
     free(q);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* An item larger than the byte bound still fits into an empty queue; otherwise a single
  * oversized item would block its producer forever. */
 static int has_room(const gw_queue *q, size_t bytes) {
@@ -111,7 +103,7 @@ static int push(gw_queue *q, void *item, size_t bytes, int timeout_ms, bool wake
         q->waits++;
         struct timespec dl;
         if (timeout_ms > 0) {
-            deadline_after(&dl, timeout_ms);
+            gw_deadline_after(&dl, CLOCK_MONOTONIC, timeout_ms);
         }
         q->waiting_producers++;
         while (!q->closed && !has_room(q, bytes)) {
@@ -152,7 +144,7 @@ size_t gw_queue_pop(gw_queue *q, void **items, size_t *sizes, size_t max, int ti
     if (q->count == 0 && !q->closed && timeout_ms != 0) {
         struct timespec dl;
         if (timeout_ms > 0) {
-            deadline_after(&dl, timeout_ms);
+            gw_deadline_after(&dl, CLOCK_MONOTONIC, timeout_ms);
         }
         q->waiting_consumers++;
         while (q->count == 0 && !q->closed) {

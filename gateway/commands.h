@@ -8,6 +8,8 @@ int gw_cmd_run(int argc, char **argv);
 int gw_cmd_check(int argc, char **argv);
 int gw_cmd_replay(int argc, char **argv);
 int gw_cmd_simulate(int argc, char **argv);
+int gw_cmd_query(int argc, char **argv);  /* cmd_query.c */
+int gw_cmd_alerts(int argc, char **argv); /* cmd_query.c */
 
 struct gw_config;
 /* Shared by the commands: fills cfg with the defaults, then the file at path when not NULL.

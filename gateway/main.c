@@ -14,6 +14,8 @@ static const char usage[] =
     "  check      validate a configuration file\n"
     "  replay     feed a `mosquitto_sub -v` capture through the pipeline, no broker\n"
     "  simulate   publish synthetic sensors with drifts, spikes and dropouts\n"
+    "  query      print readings from the history, raw or per time window\n"
+    "  alerts     print alert transitions from the history, or the active alerts\n"
     "  version    print the version\n"
     "\n"
     "`iotgw <command> --help` documents each command's options.\n";
@@ -40,6 +42,8 @@ int main(int argc, char **argv) {
         {"check", gw_cmd_check},
         {"replay", gw_cmd_replay},
         {"simulate", gw_cmd_simulate},
+        {"query", gw_cmd_query},
+        {"alerts", gw_cmd_alerts},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

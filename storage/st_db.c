@@ -709,8 +709,8 @@ int st_db_series_id(st_db *db, const char *sensor, const char *metric, int64_t *
 
 /* Binds SQL NULL for NaN (no score, no value). */
 static inline int bind_dbl_or_null(st_db *db, enum stmt_id id, int col, double v) {
-    int rc = isnan(v) ? sqlite3_bind_null(db->stmt[id], col)
-                      : sqlite3_bind_double(db->stmt[id], col, v);
+    int rc =
+        isnan(v) ? sqlite3_bind_null(db->stmt[id], col) : sqlite3_bind_double(db->stmt[id], col, v);
     return rc == SQLITE_OK ? 0 : fail(db, stmt_defs[id].what, rc);
 }
 

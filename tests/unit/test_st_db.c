@@ -869,8 +869,8 @@ static void test_predictions(void **state) {
     int64_t s;
     assert_int_equal(st_db_series_id(db, "pump", "vib", &s), 0);
     assert_int_equal(st_db_begin(db), 0);
-    assert_int_equal(st_db_insert_prediction(db, s, 1700000000123, 4.25, 0.5, 0.125,
-                                             1700003600000, 1700001800000, INT64_MAX),
+    assert_int_equal(st_db_insert_prediction(db, s, 1700000000123, 4.25, 0.5, 0.125, 1700003600000,
+                                             1700001800000, INT64_MAX),
                      0);
     assert_int_equal(st_db_insert_prediction(db, s, 1700000001000, NAN, NAN, NAN, 0, -5, 0), 0);
     assert_int_equal(st_db_commit(db), 0);
@@ -903,8 +903,8 @@ static void test_active_alerts(void **state) {
         const char *kind, *rule, *state;
     } rows[] = {
         {1, "high", "hot", "raised"},  {1, "high", "hot", "cleared"}, /* cleared: not active */
-        {1, "high", "hot2", "raised"},                                 /* active: other rule */
-        {1, "rate", "hot", "raised"},                                  /* active: other kind */
+        {1, "high", "hot2", "raised"},                                /* active: other rule */
+        {1, "rate", "hot", "raised"},                                 /* active: other kind */
         {2, "high", "hot", "cleared"}, {2, "high", "hot", "raised"},  /* raised again: active */
         {2, "low", "cold", "raised"},  {2, "low", "cold", "raised"},  /* the newer one */
     };

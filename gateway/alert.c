@@ -1,5 +1,6 @@
 #include "alert.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,22 @@ int gw_alert_json(const st_alert_out *a, char *buf, size_t len) {
     used = append_num(buf, len, used, "value", a->value);
     used = append_num(buf, len, used, "threshold", a->threshold);
     used = append_str(buf, len, used, "ts", gw_format_rfc3339(a->ts_ms, ts, sizeof(ts)));
+    /* The kind-specific figure, under a name that says what it is. */
+    if (!isnan(a->detail) && a->kind != NULL) {
+        if (strcmp(a->kind, "trend") == 0 && a->detail > 0) {
+            char eta[32];
+            used = append_str(buf, len, used, "eta",
+                              gw_format_rfc3339((int64_t)a->detail, eta, sizeof(eta)));
+        } else if (strcmp(a->kind, "rate") == 0) {
+            used = append_num(buf, len, used, "rate", a->detail);
+        } else if (strcmp(a->kind, "stale") == 0) {
+            used = append_num(buf, len, used, "silence_ms", a->detail);
+        } else if (strcmp(a->kind, "drift") == 0) {
+            used = append_num(buf, len, used, "shift", a->detail);
+        } else if (strcmp(a->kind, "anomaly") == 0) {
+            used = append_num(buf, len, used, "score", a->detail);
+        }
+    }
     used = append_str(buf, len, used, "message", a->message);
     return append(buf, len, used, "}");
 }

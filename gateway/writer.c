@@ -260,6 +260,7 @@ static void store_alert(writer *w, const gw_alert_ev *ev) {
         .value = ev->a.value,
         .threshold = ev->a.threshold,
         .message = msg,
+        .detail = ev->a.kind == AN_KIND_HIGH || ev->a.kind == AN_KIND_LOW ? NAN : ev->a.detail,
     };
     int64_t id;
     if (sid == 0 || st_db_insert_alert(p->db, &row, &id) != 0) {
@@ -280,6 +281,7 @@ static void store_alert(writer *w, const gw_alert_ev *ev) {
         .ts_ms = row.ts_ms,
         .value = row.value,
         .threshold = row.threshold,
+        .detail = row.detail,
     };
     gw_pub_item *it = make_pub_item(p, &out);
     if (it == NULL) {

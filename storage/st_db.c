@@ -114,6 +114,9 @@ static const char schema_v2[] =
 static const char schema_v3[] =
     "ALTER TABLE readings ADD COLUMN anomaly REAL;"
     "ALTER TABLE readings_recent ADD COLUMN anomaly REAL;"
+    /* Kind-specific: rate per second, silence in ms, predicted crossing (epoch ms), shift,
+     * anomaly score; NULL for high and low. */
+    "ALTER TABLE alerts ADD COLUMN detail REAL;"
     "DROP VIEW v_readings;"
     "CREATE VIEW v_readings(sensor, metric, ts_ms, ts, value, anomaly) AS"
     "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339("r.ts_ms") ", r.value, r.anomaly"
@@ -139,9 +142,10 @@ static const char schema_v3[] =
     "  FROM predictions p JOIN series s ON s.id = p.series_id;"
     "DROP VIEW v_alerts;"
     "CREATE VIEW v_alerts(id, sensor, metric, kind, state, severity, ts_ms, ts, value,"
-    "                     threshold, message, published, rule) AS"
+    "                     threshold, message, published, rule, detail) AS"
     "  SELECT a.id, s.sensor, s.metric, a.kind, a.state, a.severity, a.ts_ms,"
-    "         " TS_RFC3339("a.ts_ms") ", a.value, a.threshold, a.message, a.published, a.rule"
+    "         " TS_RFC3339("a.ts_ms") ", a.value, a.threshold, a.message, a.published, a.rule,"
+    "         a.detail"
     "  FROM alerts a LEFT JOIN series s ON s.id = a.series_id;"
     /* The newest row of each (series, kind, rule) is found in this index alone. Alerts are
      * rare next to readings: the writer hardly notices the extra index. */
@@ -149,9 +153,10 @@ static const char schema_v3[] =
     /* Ids grow in the order the transitions happened, so the newest row of a group is its
      * current state; timestamps can step backwards and would not tell. */
     "CREATE VIEW v_active_alerts(id, sensor, metric, kind, state, severity, ts_ms, ts, value,"
-    "                            threshold, message, published, rule) AS"
+    "                            threshold, message, published, rule, detail) AS"
     "  SELECT a.id, s.sensor, s.metric, a.kind, a.state, a.severity, a.ts_ms,"
-    "         " TS_RFC3339("a.ts_ms") ", a.value, a.threshold, a.message, a.published, a.rule"
+    "         " TS_RFC3339("a.ts_ms") ", a.value, a.threshold, a.message, a.published, a.rule,"
+    "         a.detail"
     "  FROM alerts a LEFT JOIN series s ON s.id = a.series_id"
     "  WHERE a.state = 'raised' AND a.id IN"
     "    (SELECT max(id) FROM alerts GROUP BY series_id, kind, rule);";
@@ -213,13 +218,14 @@ static const struct {
                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
     [S_INS_ALERT] = {"insert alert",
                      "INSERT INTO alerts(gateway, series_id, kind, state, severity, rule, ts_ms,"
-                     " value, threshold, message) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+                     " value, threshold, message, detail)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     [S_SEL_SERIES] = {"find series", "SELECT id FROM series WHERE sensor = ?1 AND metric = ?2"},
     [S_INS_SERIES] = {"insert series", "INSERT INTO series(sensor, metric) VALUES(?1, ?2)"},
     [S_MARK_PUB] = {"mark published", "UPDATE alerts SET published = 1 WHERE id = ?1"},
     [S_UNPUBLISHED] = {"unpublished alerts",
                        "SELECT a.id, a.gateway, s.sensor, s.metric, a.kind, a.state, a.severity,"
-                       " a.rule, a.message, a.ts_ms, a.value, a.threshold"
+                       " a.rule, a.message, a.ts_ms, a.value, a.threshold, a.detail"
                        " FROM alerts a LEFT JOIN series s ON s.id = a.series_id"
                        " WHERE a.published = 0 AND a.id > ?1 ORDER BY a.id LIMIT ?2"},
     [S_COUNT_READINGS] = {"count readings", "SELECT (SELECT count(*) FROM readings) +"
@@ -811,7 +817,8 @@ int st_db_insert_alert(st_db *db, const st_alert_row *row, int64_t *id) {
         (ret = bind_i64(db, S_INS_ALERT, 7, row->ts_ms)) != 0 ||
         (ret = bind_dbl(db, S_INS_ALERT, 8, row->value)) != 0 ||
         (ret = bind_dbl(db, S_INS_ALERT, 9, row->threshold)) != 0 ||
-        (ret = bind_txt(db, S_INS_ALERT, 10, row->message)) != 0) {
+        (ret = bind_txt(db, S_INS_ALERT, 10, row->message)) != 0 ||
+        (ret = bind_dbl_or_null(db, S_INS_ALERT, 11, row->detail)) != 0) {
         release(db->stmt[S_INS_ALERT]);
         return ret;
     }
@@ -883,6 +890,7 @@ int st_db_unpublished(st_db *db, int64_t after_id, int limit, st_alert_fn fn, vo
             .ts_ms = sqlite3_column_int64(st, 9),
             .value = col_double(st, 10),
             .threshold = col_double(st, 11),
+            .detail = col_double(st, 12),
         };
         n++;
         if (fn(ctx, &a) != 0) {

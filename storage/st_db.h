@@ -125,6 +125,8 @@ typedef struct st_alert_row {
     double value;
     double threshold;
     const char *message;
+    double detail; /* kind-specific (rate, silence ms, predicted crossing ms, shift, score);
+                    * NaN stores NULL */
 } st_alert_row;
 
 /* Appends an alert to the outbox (inside the transaction of the readings that caused it) and
@@ -147,6 +149,7 @@ typedef struct st_alert_out {
     const char *gateway, *sensor, *metric, *kind, *state, *severity, *rule, *message;
     int64_t ts_ms;
     double value, threshold;
+    double detail; /* NaN when NULL */
 } st_alert_out;
 typedef int (*st_alert_fn)(void *ctx, const st_alert_out *a);
 int st_db_unpublished(st_db *db, int64_t after_id, int limit, st_alert_fn fn, void *ctx);

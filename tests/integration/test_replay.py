@@ -176,6 +176,18 @@ class Replay(unittest.TestCase):
             self.assertGreater(trend[0][3], T0 + 25 * hour)
             self.assertLess(trend[0][3], T0 + 30 * hour)
             self.assertIn("predicted at", trend[0][6])
+            # The predicted crossing travels with the alert (alerts.detail; "eta" on MQTT).
+            eta = db_rows(db, "SELECT detail FROM alerts WHERE kind = 'trend' AND state = 'raised'")
+            self.assertLess(abs(eta[0][0] - (T0 + 40 * hour)), 0.1 * (T0 + 40 * hour - trend[0][3]))
+            printed = subprocess.run([IOTGW, "replay", "-q", "-a", "-c", os.path.join(tmp, "c.json"),
+                                      "-d", os.path.join(tmp, "again.db"), cap],
+                                     capture_output=True, text=True, timeout=120).stdout
+            events = [json.loads(l) for l in printed.splitlines()]
+            self.assertRegex([e for e in events if e["kind"] == "trend"][0]["eta"],
+                             r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertGreaterEqual([e for e in events if e["kind"] == "anomaly"][0]["score"], 0.99999)
+            self.assertIn("shift", [e for e in events if e["kind"] == "drift"][0])
+            self.assertNotIn("rate", [e for e in events if e["kind"] == "trend"][0])
             self.assertEqual([a[:3] for a in alerts if a[0] == "pressure"][:1],
                              [("pressure", "anomaly", "raised")])
             spike = [a for a in alerts if a[0] == "pressure"][0]

@@ -734,6 +734,7 @@ static void downgrade_to_v2(sqlite3 *h) {
                 "DROP VIEW v_readings; DROP VIEW v_alerts;"
                 "ALTER TABLE readings DROP COLUMN anomaly;"
                 "ALTER TABLE readings_recent DROP COLUMN anomaly;"
+                "ALTER TABLE alerts DROP COLUMN detail;"
                 "CREATE VIEW v_readings(sensor, metric, ts_ms, ts, value) AS"
                 "  SELECT s.sensor, s.metric, r.ts_ms,"
                 "  strftime('%Y-%m-%dT%H:%M:%fZ', r.ts_ms / 1000.0, 'unixepoch'), r.value"

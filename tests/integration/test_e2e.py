@@ -177,6 +177,29 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(db_rows(self.db, "SELECT count, min, max FROM v_summaries WHERE start_ms = ?", (t0,)),
                          [(4, 10.0, 36.0)])
 
+    def test_window_summaries_on_mqtt(self):
+        cfg = default_config(self.broker.port, self.db)
+        cfg["windows"] = {"sizes": [{"size": "10s"}], "publish": True}
+        gw = Gateway(self.tmp, cfg).start()
+        sub = self.client()
+        sub.subscribe("iotgw/summaries/#")
+        pub = self.client()
+        t0 = 1700000000000
+        for sec, v in [(0, 1.0), (4, 3.0), (9, 2.0), (10, 7.0)]:  # the 4th closes [0 s, 10 s)
+            pub.publish("json/tank", json.dumps({"ts": t0 + sec * 1000, "level": v})).wait_for_publish(10)
+        wait_for(lambda: sub.got(), 20, "a summary")
+        topic, payload, _ = sub.got()[0]
+        self.assertEqual(topic, "iotgw/summaries/tank/level")
+        m = json.loads(payload)
+        self.assertEqual((m["sensor"], m["metric"], m["window_ms"], m["start_ms"], m["end_ms"]),
+                         ("tank", "level", 10000, t0, t0 + 10000))
+        self.assertEqual((m["count"], m["min"], m["max"], m["mean"], m["first"], m["last"]),
+                         (3, 1.0, 3.0, 2.0, 1.0, 2.0))
+        self.assertEqual(m["start"], "2023-11-14T22:13:20.000Z")
+        self.assertAlmostEqual(m["stddev"], 1.0)
+        self.assertEqual(gw.stop(), 0)
+        self.assertEqual(db_rows(self.db, "SELECT count, mean FROM v_summaries"), [(3, 2.0)])
+
     def test_sigterm_mid_stream_loses_nothing_acknowledged(self):
         gw = Gateway(self.tmp, default_config(self.broker.port, self.db)).start()
         pub = self.client()

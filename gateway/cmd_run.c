@@ -1,6 +1,9 @@
 /* `iotgw run`: the daemon. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include "clock.h"
 #include "commands.h"
 #include "config.h"
+#include "decode.h"
 #include "log.h"
 #include "mqtt.h"
 #include "pipeline.h"
@@ -49,6 +53,110 @@ int gw__load_config(gw_config *cfg, const char *path, const char *who) {
         return -1;
     }
     return 0;
+}
+
+/* The outbox backlog and the database size, read through a connection of its own (the
+ * writer's is not shared). Returns 0 or -1. */
+static int db_figures(const char *path, int64_t *backlog, int64_t *bytes) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 200);
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM alerts WHERE published = 0", -1, &st, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        goto out;
+    }
+    *backlog = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT page_count * page_size FROM pragma_page_count(), "
+                           "pragma_page_size()",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        goto out;
+    }
+    *bytes = sqlite3_column_int64(st, 0);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+static void add_num(cJSON *o, const char *name, double v) {
+    cJSON_AddItemToObject(o, name, cJSON_CreateNumber(v));
+}
+
+/* Publishes the pipeline stats as JSON on <prefix>/stats (QoS 0, not retained). */
+static void publish_stats(gw_mqtt *mqtt, gw_pipeline *p, const gw_config *cfg) {
+    gw_pipeline_stats st;
+    gw_pipeline_stats_get(p, &st);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *errs = cJSON_CreateObject();
+    cJSON *qs = cJSON_CreateArray();
+    if (o == NULL || errs == NULL || qs == NULL) {
+        cJSON_Delete(o);
+        cJSON_Delete(errs);
+        cJSON_Delete(qs);
+        return;
+    }
+    cJSON_AddItemToObject(o, "gateway", cJSON_CreateString(cfg->gateway_id));
+    add_num(o, "ts_ms", (double)gw_now_ms());
+    add_num(o, "messages_in", (double)st.messages_in);
+    add_num(o, "readings", (double)st.readings);
+    add_num(o, "rows_stored", (double)st.rows_stored);
+    add_num(o, "rows_failed", (double)st.rows_failed);
+    uint64_t total_errs = 0;
+    for (int i = 1; i < GW_DEC_REASON_COUNT; i++) {
+        add_num(errs, gw_decode_reason_name((gw_decode_reason)i), (double)st.decode_errors[i]);
+        total_errs += st.decode_errors[i];
+    }
+    add_num(o, "decode_errors_total", (double)total_errs);
+    cJSON_AddItemToObject(o, "decode_errors", errs);
+    add_num(o, "late_readings", (double)st.late_readings);
+    add_num(o, "ingest_dropped", (double)st.ingest_dropped);
+    add_num(o, "series_rejected", (double)st.series_rejected);
+    add_num(o, "redeliveries_dropped", (double)st.redeliveries_dropped);
+    add_num(o, "series", (double)st.series);
+    add_num(o, "summaries", (double)st.summaries);
+    add_num(o, "alerts", (double)st.alerts);
+    add_num(o, "alerts_published", (double)st.alerts_published);
+    for (size_t i = 0; i < st.n_queues; i++) {
+        const gw_queue_stats *q = &st.queues[i];
+        cJSON *j = cJSON_CreateObject();
+        if (j == NULL) {
+            continue;
+        }
+        cJSON_AddItemToObject(j, "name", cJSON_CreateString(q->name));
+        add_num(j, "depth", (double)q->depth);
+        add_num(j, "hwm", (double)q->hwm);
+        add_num(j, "waits", (double)q->waits);
+        add_num(j, "drops", (double)q->drops);
+        add_num(j, "cap_items", (double)q->cap_items);
+        cJSON_AddItemToArray(qs, j);
+    }
+    cJSON_AddItemToObject(o, "queues", qs);
+    int64_t backlog = 0, bytes = 0;
+    if (db_figures(cfg->storage.path, &backlog, &bytes) == 0) {
+        add_num(o, "outbox_backlog", (double)backlog);
+        add_num(o, "db_bytes", (double)bytes);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (text == NULL) {
+        return;
+    }
+    char topic[GW_CFG_STR + 16];
+    snprintf(topic, sizeof(topic), "%s/stats", cfg->output.prefix);
+    if (gw_mqtt_publish(mqtt, topic, text, strlen(text), 0, false) != 0) {
+        GW_DEBUG("run", "stats not published: not connected");
+    }
+    free(text);
 }
 
 /* SIGHUP: the rules of the config file are read again and replace the running ones; the rest of
@@ -209,7 +317,8 @@ int gw_cmd_run(int argc, char **argv) {
     bool stop = false;
     while (!stop) {
         if (gw_mqtt_connect(mqtt, 10000, err, sizeof(err)) == 0) {
-            GW_INFO("run", "connected to %s:%d; subscribed", cfg->mqtt.host, cfg->mqtt.port);
+            GW_INFO("run", "connected to %s (MQTT %s); subscribed", gw_mqtt_uri(mqtt),
+                    cfg->mqtt.version == 5 ? "5" : "3.1.1");
             break;
         }
         GW_WARN("run", "%s; retrying in %d s", err, backoff_s);
@@ -223,6 +332,8 @@ int gw_cmd_run(int argc, char **argv) {
         backoff_s = backoff_s < 30 ? backoff_s * 2 : 30;
     }
     int64_t next_stats = gw_mono_ms() + stats_s * 1000;
+    const int64_t pub_every = cfg->output.stats_interval_ms;
+    int64_t next_pub = gw_mono_ms() + pub_every;
     while (!stop) {
         struct timespec ts = {1, 0};
         int sig = sigtimedwait(&sigs, NULL, &ts);
@@ -237,16 +348,33 @@ int gw_cmd_run(int argc, char **argv) {
             gw_pipeline_log_stats(p, "periodic");
             next_stats += stats_s * 1000;
         }
+        if (pub_every > 0 && gw_mono_ms() >= next_pub) {
+            publish_stats(mqtt, p, cfg);
+            next_pub = gw_mono_ms() + pub_every;
+        }
     }
-    /* Stop the inflow first: after the UNSUBACK no message arrives, so everything the gateway
-     * acknowledged is in the ingest queue, and the pipeline drains it into SQLite. */
-    if (gw_mqtt_is_connected(mqtt) && gw_mqtt_unsubscribe_all(mqtt, 5000) != 0) {
-        GW_WARN("run", "unsubscribe not confirmed; stopping anyway");
+    if (cfg->mqtt.session_expiry_ms > 0) {
+        /* A persistent session: disconnecting stops the inflow and the broker keeps the
+         * subscriptions, queueing what arrives until the next start (unsubscribing would lose
+         * it). Everything acknowledged is in the ingest queue and the pipeline drains it into
+         * SQLite; alerts of the drain stay in the outbox for the next start. */
+        gw_mqtt_disconnect(mqtt, 2000);
+        gw_pipeline_stop(p);
+    } else {
+        /* A clean session: after the UNSUBACK no message arrives, so everything acknowledged
+         * is in the ingest queue; the drain's alerts can still go out. */
+        if (gw_mqtt_is_connected(mqtt) && gw_mqtt_unsubscribe_all(mqtt, 5000) != 0) {
+            GW_WARN("run", "unsubscribe not confirmed; stopping anyway");
+        }
+        gw_pipeline_stop(p);
+        gw_mqtt_disconnect(mqtt, 2000);
     }
-    gw_pipeline_stop(p);
-    gw_mqtt_disconnect(mqtt, 2000);
     gw_pipeline_log_stats(p, "final");
     status = 0;
+    /* paho reports the sends still pending when the client is destroyed: the pipeline must
+     * still exist then. */
+    gw_mqtt_free(mqtt);
+    mqtt = NULL;
 
 out_pipeline:
     gw_pipeline_free(p);

@@ -148,6 +148,20 @@ static int finish_window(void *obj, size_t index, uint32_t seen, const char *pat
 static int finish_window(void *obj, size_t index, uint32_t seen, const char *path, char *err,
                          size_t errlen);
 
+static const opt mqtt_tls_opts[] = {
+    OPT("enabled", O_BOOL(gw_config, mqtt.tls.enabled), "false",
+        "Connect with TLS; implied by ca_file, cert_file or key_file."),
+    OPT("ca_file", O_STRING(gw_config, mqtt.tls.ca_file), "",
+        "PEM file of the CA certificates that sign the broker's; empty: the system's."),
+    OPT("cert_file", O_STRING(gw_config, mqtt.tls.cert_file), "",
+        "PEM file of the client certificate, for brokers that require one."),
+    OPT("key_file", O_STRING(gw_config, mqtt.tls.key_file), "",
+        "PEM file of the client certificate's private key."),
+    OPT("verify", O_BOOL(gw_config, mqtt.tls.verify), "true",
+        "Check that the broker's certificate names mqtt.host."),
+};
+static const opt_table mqtt_tls_table = {TABLE(mqtt_tls_opts)};
+
 static const opt mqtt_opts[] = {
     OPT("host", O_STRING(gw_config, mqtt.host), "127.0.0.1",
         "Host name or IP address of the MQTT broker.", .check = not_empty),
@@ -158,6 +172,17 @@ static const opt mqtt_opts[] = {
     OPT("keepalive_s", O_INT(gw_config, mqtt.keepalive_s, 5, 3600), "30",
         "Keepalive interval in seconds."),
     OPT("qos", O_INT(gw_config, mqtt.qos, 0, 1), "1", "QoS of the subscriptions."),
+    OPT("version", O_INT(gw_config, mqtt.version, 3, 5), "5",
+        "MQTT protocol version: 5, or 3 for 3.1.1 (4, its protocol level, means the same)."),
+    OPT("session_expiry", O_DURATION(gw_config, mqtt.session_expiry_ms), "1h",
+        "How long the broker keeps the session (subscriptions, unacknowledged QoS1 messages) "
+        "while the gateway is away; 0: a clean session at every connect."),
+    OPT("username", O_STRING(gw_config, mqtt.username), "",
+        "User name at the broker; empty: none."),
+    OPT("password_file", O_STRING(gw_config, mqtt.password_file), "",
+        "File holding the password (first line; mode 0600 or stricter); empty: the "
+        "environment variable IOTGW_MQTT_PASSWORD, if set. Never in the config file."),
+    OPT("tls", O_OBJECT(mqtt_tls_table), NULL, "TLS (mqtts://) to the broker."),
 };
 static const opt_table mqtt_table = {TABLE(mqtt_opts)};
 
@@ -179,6 +204,8 @@ static const opt output_opts[] = {
     OPT("prefix", O_STRING(gw_config, output.prefix), "iotgw",
         "Topic prefix of the alerts, alert states, status and stats the gateway publishes.",
         .check = topic_prefix),
+    OPT("stats_interval", O_DURATION(gw_config, output.stats_interval_ms), "60s",
+        "How often the pipeline stats are published as JSON on <prefix>/stats; 0: never."),
 };
 static const opt_table output_table = {TABLE(output_opts)};
 
@@ -841,6 +868,9 @@ static int finish_window(void *obj, size_t index, uint32_t seen, const char *pat
 }
 
 static int finish_root(gw_config *c, char *err, size_t errlen) {
+    if (c->mqtt.tls.ca_file[0] || c->mqtt.tls.cert_file[0] || c->mqtt.tls.key_file[0]) {
+        c->mqtt.tls.enabled = true;
+    }
     if (!c->mqtt.client_id[0]) {
         int n = snprintf(c->mqtt.client_id, sizeof c->mqtt.client_id, "iotgw-%s", c->gateway_id);
         if (n < 0 || (size_t)n >= sizeof c->mqtt.client_id) {

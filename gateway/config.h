@@ -40,18 +40,30 @@ typedef struct gw_config {
     char gateway_id[64]; /* "gateway_id", default: "iotgw" */
 
     struct {
-        char host[GW_CFG_STR]; /* "mqtt.host", default "127.0.0.1" */
-        int port;              /* "mqtt.port", default 1883, 1..65535 */
-        char client_id[64];    /* "mqtt.client_id", default "iotgw-<gateway_id>" when empty */
-        int keepalive_s;       /* "mqtt.keepalive_s", default 30, 5..3600 */
-        int qos;               /* "mqtt.qos", subscription QoS, default 1, 0..1 */
+        char host[GW_CFG_STR];     /* "mqtt.host", default "127.0.0.1" */
+        int port;                  /* "mqtt.port", default 1883, 1..65535 */
+        char client_id[64];        /* "mqtt.client_id", default "iotgw-<gateway_id>" when empty */
+        int keepalive_s;           /* "mqtt.keepalive_s", default 30, 5..3600 */
+        int qos;                   /* "mqtt.qos", subscription QoS, default 1, 0..1 */
+        int version;               /* "mqtt.version": 5 (default) or 3 (3.1.1; 4 is the same) */
+        int64_t session_expiry_ms; /* "mqtt.session_expiry", default 1h; 0: clean session */
+        char username[GW_CFG_STR]; /* "mqtt.username", default none */
+        char password_file[GW_CFG_STR]; /* "mqtt.password_file"; else $IOTGW_MQTT_PASSWORD */
+        struct {
+            bool enabled;               /* "mqtt.tls.enabled"; implied by any file below */
+            char ca_file[GW_CFG_STR];   /* "mqtt.tls.ca_file": CAs that sign the broker */
+            char cert_file[GW_CFG_STR]; /* "mqtt.tls.cert_file": client certificate (PEM) */
+            char key_file[GW_CFG_STR];  /* "mqtt.tls.key_file": its private key (PEM) */
+            bool verify;                /* "mqtt.tls.verify": check the server name, default true */
+        } tls;
     } mqtt;
 
     gw_subscription subs[GW_TOPIC_MAX_SUBS]; /* "subscriptions": array of objects */
     size_t n_subs;                           /* default: one, sensors/+/+ -> {1}, {2} */
 
     struct {
-        char prefix[GW_CFG_STR]; /* "output.prefix", default "iotgw" */
+        char prefix[GW_CFG_STR];   /* "output.prefix", default "iotgw" */
+        int64_t stats_interval_ms; /* "output.stats_interval": stats on <prefix>/stats, 60s */
     } output;
 
     struct {

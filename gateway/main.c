@@ -38,12 +38,8 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } commands[] = {
-        {"run", gw_cmd_run},
-        {"check", gw_cmd_check},
-        {"replay", gw_cmd_replay},
-        {"simulate", gw_cmd_simulate},
-        {"query", gw_cmd_query},
-        {"alerts", gw_cmd_alerts},
+        {"run", gw_cmd_run},           {"check", gw_cmd_check}, {"replay", gw_cmd_replay},
+        {"simulate", gw_cmd_simulate}, {"query", gw_cmd_query}, {"alerts", gw_cmd_alerts},
     };
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(cmd, commands[i].name) == 0) {

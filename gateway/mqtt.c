@@ -1,24 +1,36 @@
+/* MQTT client of the gateway (paho MQTTAsync, MQTT 5 or 3.1.1): a persistent session with a
+ * fixed client id, automatic reconnect with backoff, QoS1 subscriptions feeding the pipeline,
+ * alerts from the publisher, retained status with a Last Will, optional TLS and password. */
 #include "mqtt.h"
 
 #include <MQTTAsync.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
+
+#define PASSWORD_MAX 256
 
 struct gw_mqtt {
     const gw_config *cfg;
     MQTTAsync client;
     gw_pipeline *p;
+    bool v5;
     char uri[GW_CFG_STR + 32];
     char status_topic[GW_CFG_STR + 16];
+    char password[PASSWORD_MAX];
+    bool has_password;
     atomic_bool connected;
+    atomic_bool initial_done; /* the first connect and subscribe succeeded */
     gw_ratelimit rl;
 
     /* One pending request (connect, subscribe, unsubscribe) the main thread waits for. */
@@ -26,7 +38,9 @@ struct gw_mqtt {
     pthread_cond_t cv;
     int done; /* 0 pending, 1 success, -1 failure */
     int fail_code;
+    int session_present;
     char fail_msg[256];
+    char tls_err[256]; /* the last OpenSSL error of a handshake */
 };
 
 typedef struct send_ctx {
@@ -56,14 +70,126 @@ static int wait_done(gw_mqtt *m, int timeout_ms) {
     return d;
 }
 
+/* MQTT 3.1.1 CONNACK return codes, which paho passes as the failure code. */
+static const char *connack_text(int code) {
+    switch (code) {
+    case 1:
+        return "the broker refused the protocol version";
+    case 2:
+        return "the broker rejected the client id";
+    case 3:
+        return "the broker is unavailable";
+    case 4:
+        return "bad user name or password";
+    case 5:
+        return "not authorized";
+    default:
+        return NULL;
+    }
+}
+
+static void fail_text(gw_mqtt *m, int code, int reason, const char *msg, char *out, size_t n) {
+    const char *txt = NULL;
+    /* v5 puts the CONNACK reason code in code, v3.1.1 its return code (1..5). */
+    if (reason < 0x80 && code >= 0x80) {
+        reason = code;
+    }
+    if (reason >= 0x80) {
+        txt = MQTTReasonCode_toString((enum MQTTReasonCodes)reason);
+    } else if (code > 0) {
+        txt = connack_text(code);
+    }
+    if (reason == MQTTREASONCODE_BAD_USER_NAME_OR_PASSWORD ||
+        reason == MQTTREASONCODE_NOT_AUTHORIZED || (reason < 0x80 && (code == 4 || code == 5))) {
+        snprintf(out, n,
+                 "%s (check mqtt.username and the password: mqtt.password_file or "
+                 "IOTGW_MQTT_PASSWORD)",
+                 txt);
+        return;
+    }
+    if (txt == NULL) {
+        txt = msg != NULL && msg[0] ? msg : MQTTAsync_strerror(code);
+    }
+    if (m->tls_err[0] != '\0') {
+        snprintf(out, n,
+                 "%.60s (TLS: %.120s; check mqtt.tls: ca_file, cert_file, key_file, verify)",
+                 txt != NULL ? txt : "failed", m->tls_err);
+    } else {
+        snprintf(out, n, "%s", txt != NULL ? txt : "failed");
+    }
+}
+
 static void on_ok(void *ctx, MQTTAsync_successData *r) {
     (void)r;
     set_done(ctx, 1, 0, NULL);
 }
 
+static void on_connect_ok(void *ctx, MQTTAsync_successData *r) {
+    gw_mqtt *m = ctx;
+    m->session_present = r != NULL ? r->alt.connect.sessionPresent : 0;
+    set_done(m, 1, 0, NULL);
+}
+
 static void on_fail(void *ctx, MQTTAsync_failureData *r) {
-    set_done(ctx, -1, r != NULL ? r->code : -1,
-             r != NULL && r->message != NULL ? r->message : MQTTAsync_strerror(r ? r->code : -1));
+    gw_mqtt *m = ctx;
+    char msg[256];
+    fail_text(m, r != NULL ? r->code : -1, 0, r != NULL ? r->message : NULL, msg, sizeof(msg));
+    set_done(m, -1, r != NULL ? r->code : -1, msg);
+}
+
+static void on_ok5(void *ctx, MQTTAsync_successData5 *r) {
+    (void)r;
+    set_done(ctx, 1, 0, NULL);
+}
+
+static void on_connect_ok5(void *ctx, MQTTAsync_successData5 *r) {
+    gw_mqtt *m = ctx;
+    m->session_present = r != NULL ? r->alt.connect.sessionPresent : 0;
+    set_done(m, 1, 0, NULL);
+}
+
+static void on_fail5(void *ctx, MQTTAsync_failureData5 *r) {
+    gw_mqtt *m = ctx;
+    char msg[256];
+    fail_text(m, r != NULL ? r->code : -1, r != NULL ? (int)r->reasonCode : 0,
+              r != NULL ? r->message : NULL, msg, sizeof(msg));
+    set_done(m, -1, r != NULL ? r->code : -1, msg);
+}
+
+/* Sets the waiting callbacks of the protocol version in use (paho wants the *5 ones in v5). */
+static void wait_callbacks(gw_mqtt *m, MQTTAsync_responseOptions *ro) {
+    ro->context = m;
+    if (m->v5) {
+        ro->onSuccess5 = on_ok5;
+        ro->onFailure5 = on_fail5;
+    } else {
+        ro->onSuccess = on_ok;
+        ro->onFailure = on_fail;
+    }
+}
+
+static int on_tls_error(const char *str, size_t len, void *u) {
+    gw_mqtt *m = u;
+    /* OpenSSL's lines read "<thread>:error:<code>:<library>:<function>:<reason>:<file>:..."
+     * and end with a newline: keep the reason. */
+    const char *e = memmem(str, len, ":error:", 7);
+    if (e != NULL) {
+        const char *f = e + 1;
+        int colons = 0;
+        while (f < str + len && colons < 4) {
+            colons += *f++ == ':';
+        }
+        const char *end = memchr(f, ':', (size_t)(str + len - f));
+        if (colons == 4 && end != NULL) {
+            snprintf(m->tls_err, sizeof(m->tls_err), "%.*s", (int)(end - f), f);
+            return 0;
+        }
+    }
+    while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r')) {
+        len--;
+    }
+    snprintf(m->tls_err, sizeof(m->tls_err), "%.*s", (int)len, str);
+    return 0;
 }
 
 /* Runs on paho's thread under its lock: copy and return, nothing else. Always returns 1:
@@ -72,7 +198,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     gw_mqtt *m = ctx;
     size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
     if (m->p != NULL) {
-        gw_pipeline_ingest(m->p, topic, tlen, msg->payload, (size_t)msg->payloadlen);
+        gw_pipeline_ingest_dup(m->p, topic, tlen, msg->payload, (size_t)msg->payloadlen,
+                               msg->dup != 0);
     }
     MQTTAsync_freeMessage(&msg);
     MQTTAsync_free(topic);
@@ -82,8 +209,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 static void on_lost(void *ctx, char *cause) {
     gw_mqtt *m = ctx;
     atomic_store(&m->connected, false);
-    GW_WARN("mqtt", "connection to %s lost%s%s; reconnecting", m->uri, cause ? ": " : "",
-            cause ? cause : "");
+    GW_WARN("mqtt", "connection to %s lost%s%s; reconnecting (backoff 1 s to 30 s)", m->uri,
+            cause ? ": " : "", cause ? cause : "");
 }
 
 static int subscribe_all(gw_mqtt *m, MQTTAsync_responseOptions *ro) {
@@ -97,16 +224,24 @@ static int subscribe_all(gw_mqtt *m, MQTTAsync_responseOptions *ro) {
     return MQTTAsync_subscribeMany(m->client, (int)cfg->n_subs, filters, qos, ro);
 }
 
-static void publish_status(gw_mqtt *m, const char *status) {
+int gw_mqtt_publish(gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                    bool retained) {
+    if (!MQTTAsync_isConnected(m->client)) {
+        return -ENOTCONN;
+    }
     MQTTAsync_message msg = MQTTAsync_message_initializer;
-    msg.payload = (void *)status;
-    msg.payloadlen = (int)strlen(status);
-    msg.qos = 1;
-    msg.retained = 1;
+    msg.payload = (void *)payload;
+    msg.payloadlen = (int)len;
+    msg.qos = qos;
+    msg.retained = retained ? 1 : 0;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    int rc = MQTTAsync_sendMessage(m->client, m->status_topic, &msg, &ro);
-    if (rc != MQTTASYNC_SUCCESS) {
-        GW_WARN("mqtt", "cannot publish status %s: %s", status, MQTTAsync_strerror(rc));
+    int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+    return rc == MQTTASYNC_SUCCESS ? 0 : -EIO;
+}
+
+static void publish_status(gw_mqtt *m, const char *status) {
+    if (gw_mqtt_publish(m, m->status_topic, status, strlen(status), 1, true) != 0) {
+        GW_WARN("mqtt", "cannot publish status %s", status);
     }
 }
 
@@ -116,22 +251,77 @@ static void on_resub_fail(void *ctx, MQTTAsync_failureData *r) {
              r != NULL && r->message != NULL ? r->message : "no reason given");
 }
 
-/* After an automatic reconnect with a clean session the subscriptions are gone. */
+static void on_resub_fail5(void *ctx, MQTTAsync_failureData5 *r) {
+    (void)ctx;
+    GW_ERROR("mqtt", "subscribing again after reconnect failed: %s",
+             r != NULL ? MQTTReasonCode_toString(r->reasonCode) : "no reason given");
+}
+
+/* After an automatic reconnect: the broker kept the subscriptions when it kept the session,
+ * but the connected callback does not say whether it did, so they are always renewed
+ * (harmless when present). The publisher resends what was in flight on its own. */
 static void on_connected(void *ctx, char *cause) {
     gw_mqtt *m = ctx;
     bool was = atomic_exchange(&m->connected, true);
-    if (was || cause == NULL || strstr(cause, "reconnect") == NULL) {
+    if (was || !atomic_load(&m->initial_done)) {
         return;
     }
-    GW_INFO("mqtt", "reconnected to %s", m->uri);
+    GW_INFO("mqtt", "reconnected to %s%s%s", m->uri, cause ? ": " : "", cause ? cause : "");
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onFailure = on_resub_fail;
     ro.context = m;
+    if (m->v5) {
+        ro.onFailure5 = on_resub_fail5;
+    } else {
+        ro.onFailure = on_resub_fail;
+    }
     int rc = subscribe_all(m, &ro);
     if (rc != MQTTASYNC_SUCCESS) {
         GW_ERROR("mqtt", "subscribing again failed: %s", MQTTAsync_strerror(rc));
     }
     publish_status(m, "online");
+}
+
+/* Reads the password: mqtt.password_file (which must not be readable by group or others), or
+ * the environment variable IOTGW_MQTT_PASSWORD. Never from the config file itself. */
+static int load_password(gw_mqtt *m, char *err, size_t errlen) {
+    const char *path = m->cfg->mqtt.password_file;
+    if (path[0] == '\0') {
+        const char *env = getenv("IOTGW_MQTT_PASSWORD");
+        if (env != NULL) {
+            if (strlen(env) >= sizeof(m->password)) {
+                snprintf(err, errlen, "IOTGW_MQTT_PASSWORD is longer than %zu bytes",
+                         sizeof(m->password) - 1);
+                return -EINVAL;
+            }
+            snprintf(m->password, sizeof(m->password), "%s", env);
+            m->has_password = true;
+        }
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "mqtt.password_file %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+        snprintf(err, errlen,
+                 "mqtt.password_file %s: readable by group or others (mode %04o); "
+                 "refusing it: chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 07777), path);
+        close(fd);
+        return -EPERM;
+    }
+    ssize_t n = read(fd, m->password, sizeof(m->password) - 1);
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "mqtt.password_file %s: %s", path, strerror(errno));
+        return -EIO;
+    }
+    m->password[n] = '\0';
+    m->password[strcspn(m->password, "\r\n")] = '\0';
+    m->has_password = true;
+    return 0;
 }
 
 int gw_mqtt_new(gw_mqtt **out, const gw_config *cfg, char *err, size_t errlen) {
@@ -141,13 +331,25 @@ int gw_mqtt_new(gw_mqtt **out, const gw_config *cfg, char *err, size_t errlen) {
         return -ENOMEM;
     }
     m->cfg = cfg;
+    m->v5 = cfg->mqtt.version == 5;
     m->rl = (gw_ratelimit)GW_RATELIMIT_INIT;
+    int rc = load_password(m, err, errlen);
+    if (rc != 0) {
+        free(m);
+        return rc;
+    }
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
-    snprintf(m->uri, sizeof(m->uri), "tcp://%s:%d", cfg->mqtt.host, cfg->mqtt.port);
+    snprintf(m->uri, sizeof(m->uri), "%s://%s:%d", cfg->mqtt.tls.enabled ? "ssl" : "tcp",
+             cfg->mqtt.host, cfg->mqtt.port);
     snprintf(m->status_topic, sizeof(m->status_topic), "%s/status", cfg->output.prefix);
-    int rc = MQTTAsync_create(&m->client, m->uri, cfg->mqtt.client_id, MQTTCLIENT_PERSISTENCE_NONE,
-                              NULL);
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    co.MQTTVersion = m->v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    /* Nothing is buffered inside paho while disconnected: the publisher retries itself and
+     * the outbox holds the rest (DESIGN.md: no unbounded buffer between stages). */
+    co.sendWhileDisconnected = 0;
+    rc = MQTTAsync_createWithOptions(&m->client, m->uri, cfg->mqtt.client_id,
+                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "cannot create the MQTT client for %s: %s", m->uri,
                  MQTTAsync_strerror(rc));
@@ -176,25 +378,70 @@ void gw_mqtt_attach(gw_mqtt *m, gw_pipeline *p) {
     m->p = p;
 }
 
-int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
+static int start_connect(gw_mqtt *m) {
     const gw_config *cfg = m->cfg;
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    MQTTProperties props = MQTTProperties_initializer;
+    bool persistent = cfg->mqtt.session_expiry_ms > 0;
+    if (m->v5) {
+        co = co5;
+        co.cleanstart = persistent ? 0 : 1;
+        co.onSuccess5 = on_connect_ok5;
+        co.onFailure5 = on_fail5;
+        if (persistent) {
+            int64_t s = cfg->mqtt.session_expiry_ms / 1000;
+            MQTTProperty pr = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+            pr.value.integer4 = s > 0xFFFFFFFELL ? 0xFFFFFFFEu : (s < 1 ? 1u : (unsigned)s);
+            if (MQTTProperties_add(&props, &pr) != 0) {
+                return MQTTASYNC_FAILURE;
+            }
+            co.connectProperties = &props;
+        }
+    } else {
+        co.MQTTVersion = MQTTVERSION_3_1_1;
+        co.cleansession = persistent ? 0 : 1;
+        co.onSuccess = on_connect_ok;
+        co.onFailure = on_fail;
+    }
     will.topicName = m->status_topic;
     will.message = "offline";
     will.retained = 1;
     will.qos = 1;
     co.will = &will;
     co.keepAliveInterval = cfg->mqtt.keepalive_s;
-    co.cleansession = 1;
     co.automaticReconnect = 1;
     co.minRetryInterval = 1;
     co.maxRetryInterval = 30;
-    co.onSuccess = on_ok;
-    co.onFailure = on_fail;
     co.context = m;
-    set_done(m, 0, 0, NULL);
+    if (cfg->mqtt.username[0] != '\0') {
+        co.username = cfg->mqtt.username;
+    }
+    if (m->has_password) {
+        co.password = m->password;
+    }
+    if (cfg->mqtt.tls.enabled) {
+        ssl.trustStore = cfg->mqtt.tls.ca_file[0] ? cfg->mqtt.tls.ca_file : NULL;
+        ssl.keyStore = cfg->mqtt.tls.cert_file[0] ? cfg->mqtt.tls.cert_file : NULL;
+        ssl.privateKey = cfg->mqtt.tls.key_file[0] ? cfg->mqtt.tls.key_file : NULL;
+        ssl.enableServerCertAuth = 1;
+        ssl.verify = cfg->mqtt.tls.verify ? 1 : 0;
+        ssl.ssl_error_cb = on_tls_error;
+        ssl.ssl_error_context = m;
+        co.ssl = &ssl;
+    }
+    m->tls_err[0] = '\0';
+    /* paho copies the options, the will, the TLS settings and the properties. */
     int rc = MQTTAsync_connect(m->client, &co);
+    MQTTProperties_free(&props);
+    return rc;
+}
+
+int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
+    set_done(m, 0, 0, NULL);
+    int rc = start_connect(m);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "cannot connect to %s: %s", m->uri, MQTTAsync_strerror(rc));
         return -EIO;
@@ -206,10 +453,12 @@ int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
         return -EIO;
     }
     atomic_store(&m->connected, true);
+    if (m->session_present) {
+        GW_INFO("mqtt", "the broker kept the session of %s", m->cfg->mqtt.client_id);
+    }
+    /* Subscribing again in a kept session is harmless and covers a changed config. */
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onSuccess = on_ok;
-    ro.onFailure = on_fail;
-    ro.context = m;
+    wait_callbacks(m, &ro);
     set_done(m, 0, 0, NULL);
     rc = subscribe_all(m, &ro);
     if (rc != MQTTASYNC_SUCCESS || wait_done(m, timeout_ms) != 1) {
@@ -217,6 +466,7 @@ int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
                  rc != MQTTASYNC_SUCCESS ? MQTTAsync_strerror(rc) : m->fail_msg);
         return -EIO;
     }
+    atomic_store(&m->initial_done, true);
     publish_status(m, "online");
     return 0;
 }
@@ -228,9 +478,7 @@ int gw_mqtt_unsubscribe_all(gw_mqtt *m, int timeout_ms) {
         filters[i] = (char *)cfg->subs[i].topic;
     }
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onSuccess = on_ok;
-    ro.onFailure = on_fail;
-    ro.context = m;
+    wait_callbacks(m, &ro);
     set_done(m, 0, 0, NULL);
     int rc = MQTTAsync_unsubscribeMany(m->client, (int)cfg->n_subs, filters, &ro);
     if (rc != MQTTASYNC_SUCCESS) {
@@ -241,15 +489,29 @@ int gw_mqtt_unsubscribe_all(gw_mqtt *m, int timeout_ms) {
 
 void gw_mqtt_disconnect(gw_mqtt *m, int timeout_ms) {
     if (MQTTAsync_isConnected(m->client)) {
-        publish_status(m, "offline");
-        MQTTAsync_disconnectOptions dc = MQTTAsync_disconnectOptions_initializer;
-        dc.timeout = timeout_ms;
-        dc.onSuccess = on_ok;
-        dc.onFailure = on_fail;
-        dc.context = m;
+        /* A clean DISCONNECT suppresses the Last Will: `offline` is published and its PUBACK
+         * awaited first. paho's own disconnect timeout then is not needed (it waited for the
+         * full time in tests even with nothing left in flight). */
+        MQTTAsync_message msg = MQTTAsync_message_initializer;
+        msg.payload = (void *)"offline";
+        msg.payloadlen = 7;
+        msg.qos = 1;
+        msg.retained = 1;
+        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+        wait_callbacks(m, &ro);
         set_done(m, 0, 0, NULL);
+        if (MQTTAsync_sendMessage(m->client, m->status_topic, &msg, &ro) != MQTTASYNC_SUCCESS ||
+            wait_done(m, timeout_ms) != 1) {
+            GW_WARN("mqtt", "status offline not acknowledged; the Last Will may not be sent");
+        }
+        MQTTAsync_disconnectOptions dc = MQTTAsync_disconnectOptions_initializer;
+        dc.timeout = 0;
         if (MQTTAsync_disconnect(m->client, &dc) == MQTTASYNC_SUCCESS) {
-            wait_done(m, timeout_ms + 500);
+            int64_t deadline = gw_mono_ms() + 500;
+            while (MQTTAsync_isConnected(m->client) && gw_mono_ms() < deadline) {
+                struct timespec ts = {0, 5000000L};
+                nanosleep(&ts, NULL);
+            }
         }
     }
     atomic_store(&m->connected, false);
@@ -262,6 +524,7 @@ void gw_mqtt_free(gw_mqtt *m) {
     MQTTAsync_destroy(&m->client);
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
+    memset(m->password, 0, sizeof(m->password));
     free(m);
 }
 
@@ -269,20 +532,39 @@ bool gw_mqtt_is_connected(gw_mqtt *m) {
     return atomic_load(&m->connected) && MQTTAsync_isConnected(m->client);
 }
 
-static void on_sent(void *ctx, MQTTAsync_successData *r) {
-    (void)r;
-    send_ctx *sc = ctx;
+const char *gw_mqtt_uri(const gw_mqtt *m) {
+    return m->uri;
+}
+
+static void sent(send_ctx *sc) {
     gw_pipeline_alert_delivered(sc->m->p, sc->id);
     free(sc);
 }
 
-static void on_send_fail(void *ctx, MQTTAsync_failureData *r) {
-    send_ctx *sc = ctx;
+static void send_failed(send_ctx *sc, const char *why) {
     gw_log_limited(&sc->m->rl, GW_LOG_WARN, "mqtt",
-                   "alert %lld not acknowledged (%s); it stays in the outbox", (long long)sc->id,
-                   r != NULL ? MQTTAsync_strerror(r->code) : "unknown");
+                   "alert %lld not acknowledged (%s); it is sent again after reconnecting",
+                   (long long)sc->id, why);
     gw_pipeline_alert_failed(sc->m->p, sc->id);
     free(sc);
+}
+
+static void on_sent(void *ctx, MQTTAsync_successData *r) {
+    (void)r;
+    sent(ctx);
+}
+
+static void on_send_fail(void *ctx, MQTTAsync_failureData *r) {
+    send_failed(ctx, r != NULL ? MQTTAsync_strerror(r->code) : "unknown");
+}
+
+static void on_sent5(void *ctx, MQTTAsync_successData5 *r) {
+    (void)r;
+    sent(ctx);
+}
+
+static void on_send_fail5(void *ctx, MQTTAsync_failureData5 *r) {
+    send_failed(ctx, r != NULL ? MQTTAsync_strerror(r->code) : "unknown");
 }
 
 static int sink_send(void *ctx, const char *topic, const char *payload, size_t len, int qos,
@@ -305,8 +587,13 @@ static int sink_send(void *ctx, const char *topic, const char *payload, size_t l
         }
         sc->m = m;
         sc->id = alert_id;
-        ro.onSuccess = on_sent;
-        ro.onFailure = on_send_fail;
+        if (m->v5) {
+            ro.onSuccess5 = on_sent5;
+            ro.onFailure5 = on_send_fail5;
+        } else {
+            ro.onSuccess = on_sent;
+            ro.onFailure = on_send_fail;
+        }
         ro.context = sc;
     }
     int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);

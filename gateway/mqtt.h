@@ -12,7 +12,9 @@
 
 typedef struct gw_mqtt gw_mqtt;
 
-/* Creates the client (no connection yet). Borrows cfg (must outlive the client). */
+/* Creates the client (no connection yet) and reads the password (mqtt.password_file, which
+ * must not be readable by group or others, or $IOTGW_MQTT_PASSWORD). Borrows cfg (must
+ * outlive the client). Returns 0 or a negative code with a reason in err. */
 int gw_mqtt_new(gw_mqtt **out, const gw_config *cfg, char *err, size_t errlen);
 
 /* Routes received messages and PUBACKs to the pipeline. Call before connecting. */
@@ -27,11 +29,19 @@ int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen);
  * no message arrives after it: every message acknowledged before is in the ingest queue. */
 int gw_mqtt_unsubscribe_all(gw_mqtt *m, int timeout_ms);
 
+/* Publishes one message (e.g. stats) as it is; nothing is buffered while disconnected.
+ * Borrows everything. Any thread. Returns 0, -ENOTCONN or -EIO. */
+int gw_mqtt_publish(gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                    bool retained);
+
 /* Publishes `offline` (retained) and disconnects cleanly. */
 void gw_mqtt_disconnect(gw_mqtt *m, int timeout_ms);
 void gw_mqtt_free(gw_mqtt *m);
 
 bool gw_mqtt_is_connected(gw_mqtt *m);
+
+/* The broker's URI (tcp://host:port or ssl://host:port); valid while m lives. */
+const char *gw_mqtt_uri(const gw_mqtt *m);
 
 /* The sink for gw_pipeline_opts: ctx is the gw_mqtt. */
 extern const gw_sink_ops gw_mqtt_sink;

@@ -102,7 +102,9 @@ int gw_pipeline_new(gw_pipeline **out, const gw_config *cfg, const gw_pipeline_o
     }
     p->cap_acked = (size_t)p->opts.max_inflight * 4;
     p->acked = calloc(p->cap_acked, sizeof(*p->acked));
-    if (p->acked == NULL) {
+    p->unacked = calloc((size_t)p->opts.max_inflight, sizeof(*p->unacked));
+    p->retry = calloc((size_t)p->opts.max_inflight, sizeof(*p->retry));
+    if (p->acked == NULL || p->unacked == NULL || p->retry == NULL) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
         goto fail;
@@ -287,6 +289,68 @@ static void *clock_main(void *arg) {
     return NULL;
 }
 
+/* ---- mqtt: redelivery dedupe ---- */
+
+#define SEEN_SLOTS 16384 /* per generation; a generation holds at most half */
+
+static uint64_t msg_identity(const gw_msg *m) {
+    /* FNV-1a over topic, NUL and payload: the message's identity. */
+    uint64_t h = 1469598103934665603ULL;
+    size_t n = (size_t)m->topic_len + 1 + m->payload_len;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)m->data[i];
+        h *= 1099511628211ULL;
+    }
+    return h != 0 ? h : 1;
+}
+
+static bool seen_has(const uint64_t *set, uint64_t h) {
+    for (size_t i = h % SEEN_SLOTS;; i = (i + 1) % SEEN_SLOTS) {
+        if (set[i] == 0) {
+            return false;
+        }
+        if (set[i] == h) {
+            return true;
+        }
+    }
+}
+
+/* Remembers every message; returns true when a DUP message was seen already. The set is
+ * allocated at the first message; without memory nothing is deduplicated. */
+static bool redelivered(gw_pipeline *p, const gw_msg *m) {
+    if (p->seen[0] == NULL) {
+        p->seen[0] = calloc(SEEN_SLOTS, sizeof(uint64_t));
+        p->seen[1] = calloc(SEEN_SLOTS, sizeof(uint64_t));
+        if (p->seen[0] == NULL || p->seen[1] == NULL) {
+            free(p->seen[0]);
+            free(p->seen[1]);
+            p->seen[0] = p->seen[1] = NULL;
+            return false;
+        }
+    }
+    uint64_t h = msg_identity(m);
+    if (m->dup && (seen_has(p->seen[0], h) || seen_has(p->seen[1], h))) {
+        atomic_fetch_add(&p->redeliveries_dropped, 1);
+        return true;
+    }
+    if (p->n_seen == SEEN_SLOTS / 2) {
+        uint64_t *old = p->seen[1];
+        p->seen[1] = p->seen[0];
+        memset(old, 0, SEEN_SLOTS * sizeof(uint64_t));
+        p->seen[0] = old;
+        p->n_seen = 0;
+    }
+    size_t i = h % SEEN_SLOTS;
+    while (p->seen[0][i] != 0 && p->seen[0][i] != h) {
+        i = (i + 1) % SEEN_SLOTS;
+    }
+    if (p->seen[0][i] == 0) {
+        p->seen[0][i] = h;
+        p->n_seen++;
+    }
+    return false;
+}
+
 static void *decode_main(void *arg) {
     gw_pipeline *p = arg;
     void *items[64];
@@ -297,6 +361,10 @@ static void *decode_main(void *arg) {
         }
         for (size_t i = 0; i < n; i++) {
             gw_msg *m = items[i];
+            if (redelivered(p, m)) {
+                free(m);
+                continue;
+            }
             decode_one(p, m->data, m->topic_len, m->data + m->topic_len + 1, m->payload_len,
                        m->arrival_ms);
             free(m);
@@ -310,6 +378,11 @@ static void *decode_main(void *arg) {
 
 int gw_pipeline_ingest(gw_pipeline *p, const char *topic, size_t topic_len, const void *payload,
                        size_t payload_len) {
+    return gw_pipeline_ingest_dup(p, topic, topic_len, payload, payload_len, false);
+}
+
+int gw_pipeline_ingest_dup(gw_pipeline *p, const char *topic, size_t topic_len, const void *payload,
+                           size_t payload_len, bool dup) {
     gw_msg *m = malloc(sizeof(*m) + topic_len + payload_len + 2);
     if (m == NULL) {
         atomic_fetch_add(&p->ingest_dropped, 1);
@@ -320,6 +393,7 @@ int gw_pipeline_ingest(gw_pipeline *p, const char *topic, size_t topic_len, cons
     m->arrival_ms = gw_now_ms();
     m->topic_len = (uint32_t)topic_len;
     m->payload_len = (uint32_t)payload_len;
+    m->dup = dup;
     memcpy(m->data, topic, topic_len);
     m->data[topic_len] = '\0';
     memcpy(m->data + topic_len + 1, payload, payload_len);
@@ -478,6 +552,16 @@ void gw_pipeline_free(gw_pipeline *p) {
     gw_series_registry_free(p->series, gw__worker_free_state);
     gw_topic_map_free(p->topics);
     free(p->acked);
+    for (size_t i = 0; i < p->n_unacked; i++) {
+        gw__pub_item_free(p->unacked[i]);
+    }
+    for (size_t i = 0; i < p->n_retry; i++) {
+        gw__pub_item_free(p->retry[i]);
+    }
+    free(p->unacked);
+    free(p->retry);
+    free(p->seen[0]);
+    free(p->seen[1]);
     pthread_mutex_destroy(&p->ack_mu);
     pthread_cond_destroy(&p->ack_cv);
     pthread_mutex_destroy(&p->clock_mu);
@@ -500,17 +584,25 @@ void gw_pipeline_alert_delivered(gw_pipeline *p, int64_t alert_id) {
     if (alert_id > 0 && p->n_acked < p->cap_acked) {
         p->acked[p->n_acked++] = alert_id;
     }
+    gw_pub_item *it = gw__unacked_take(p, alert_id);
     pthread_cond_broadcast(&p->ack_cv);
     pthread_mutex_unlock(&p->ack_mu);
+    gw__pub_item_free(it);
     atomic_fetch_add(&p->alerts_published, 1);
 }
 
 void gw_pipeline_alert_failed(gw_pipeline *p, int64_t alert_id) {
-    (void)alert_id;
     pthread_mutex_lock(&p->ack_mu);
     if (p->inflight > 0) {
         p->inflight--;
     }
+    /* mqtt: the publisher sends it again once the connection is back. */
+    gw_pub_item *it = gw__unacked_take(p, alert_id);
+    if (it != NULL && p->n_retry < (size_t)p->opts.max_inflight) {
+        p->retry[p->n_retry++] = it;
+        it = NULL;
+    }
+    gw__pub_item_free(it);
     pthread_cond_broadcast(&p->ack_cv);
     pthread_mutex_unlock(&p->ack_mu);
 }
@@ -532,6 +624,7 @@ void gw_pipeline_stats_get(gw_pipeline *p, gw_pipeline_stats *st) {
     st->summaries = atomic_load(&p->summaries);
     st->summaries_failed = atomic_load(&p->summaries_failed);
     st->series = gw_series_count(p->series);
+    st->redeliveries_dropped = atomic_load(&p->redeliveries_dropped);
     size_t n = 0;
     gw_queue_stats_get(p->ingest_q, &st->queues[n++]);
     for (int i = 0; i < p->n_workers; i++) {

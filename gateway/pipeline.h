@@ -49,6 +49,7 @@ typedef struct gw_pipeline_stats {
     uint64_t summaries;        /* window summaries committed */
     uint64_t summaries_failed; /* window summaries lost (out of memory, failed transaction) */
     uint64_t series;
+    uint64_t redeliveries_dropped; /* MQTT redeliveries (DUP) of messages already taken */
     size_t n_queues;
     gw_queue_stats queues[2 + 64 + 1];
 } gw_pipeline_stats;
@@ -69,6 +70,12 @@ int gw_pipeline_start(gw_pipeline *p);
  * after stop. Borrows topic and payload. */
 int gw_pipeline_ingest(gw_pipeline *p, const char *topic, size_t topic_len, const void *payload,
                        size_t payload_len);
+
+/* The same, with the message's MQTT DUP flag: a DUP message whose topic and payload match
+ * one of the last few thousand messages is a redelivery and dropped (counted in
+ * redeliveries_dropped) by the decode stage. */
+int gw_pipeline_ingest_dup(gw_pipeline *p, const char *topic, size_t topic_len, const void *payload,
+                           size_t payload_len, bool dup);
 
 /* Inline decode (opts.inline_decode): the calling thread acts as the decode stage. One thread
  * only. Blocks while the workers are full (backpressure). Returns the number of readings or

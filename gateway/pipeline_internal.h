@@ -24,6 +24,7 @@ typedef struct gw_msg {
     int64_t arrival_ms;
     uint32_t topic_len;
     uint32_t payload_len;
+    bool dup;    /* MQTT DUP flag: possibly a redelivery (mqtt: dedupe in decode) */
     char data[]; /* topic, NUL, payload, NUL */
 } gw_msg;
 
@@ -143,6 +144,20 @@ struct gw_pipeline {
     int64_t *acked;
     size_t n_acked, cap_acked;
 
+    /* mqtt: alerts handed to the sink and not acknowledged yet (publisher keeps them so that
+     * one whose connection dropped is sent again), and those whose send failed, to resend
+     * in id order after reconnecting. Both under ack_mu, each at most max_inflight. */
+    gw_pub_item **unacked;
+    size_t n_unacked;
+    gw_pub_item **retry;
+    size_t n_retry;
+
+    /* mqtt: identities (hash of topic and payload) of recent messages, two generations, to
+     * drop a redelivered (DUP) message seen already. Decode thread only. */
+    uint64_t *seen[2];
+    size_t n_seen;
+    atomic_uint_fast64_t redeliveries_dropped;
+
     atomic_bool ingest_stalled;
     gw_ratelimit decode_rl;
     gw_ratelimit store_rl;
@@ -163,5 +178,7 @@ void gw__pub_item_free(gw_pub_item *it);
 void gw__worker_free_state(void *ws);
 gw_batch *gw__batch_new(void);
 void gw__writer_mark_remaining(gw_pipeline *p);
+/* mqtt: removes and returns the unacknowledged copy of an alert (NULL if none). Under ack_mu. */
+gw_pub_item *gw__unacked_take(gw_pipeline *p, int64_t id);
 
 #endif

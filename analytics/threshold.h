@@ -31,7 +31,7 @@ typedef struct an_threshold_cfg {
     double clear_below; /* the caller sets it to `above` when the config omits it */
     bool has_below;
     double below;
-    double clear_above; /* the caller sets it to `below` when the config omits it */
+    double clear_above;   /* the caller sets it to `below` when the config omits it */
     int64_t for_ms;       /* >= 0 */
     int64_t clear_for_ms; /* >= 0 */
     an_severity severity;

@@ -113,22 +113,6 @@ double an_anomaly_score(const an_anomaly_state *st) {
     return st->score;
 }
 
-/* Running median of the non-zero steps between consecutive readings: the sensor's effective
- * resolution. A sensor that reports coarse steps (with the odd tiny offset) gets a floor at its
- * real step; for a continuous noisy sensor the median step is about the noise, so half of it
- * stays below the spread. */
-static float quantum_update(float q, double prev, double v) {
-    double dv = fabs(v - prev);
-    /* Differences at the level of floating-point noise say nothing about the sensor's step. */
-    if (!(dv > 1e-9 * maxd(fabs(v), fabs(prev)))) {
-        return q;
-    }
-    if (q == 0.0f) {
-        return (float)dv;
-    }
-    return (float)(dv > (double)q ? (double)q * 1.2 : (double)q / 1.2);
-}
-
 static double sigma_of(const an_anomaly_cfg *cfg, const an_anomaly_state *st) {
     double s = MAD_TO_SIGMA * (double)st->spread;
     double fq = 0.5 * (double)st->quantum;
@@ -267,7 +251,7 @@ int an_anomaly_update(const an_anomaly_cfg *cfg, an_anomaly_state *st, int rule,
     st->spread = (float)((double)st->spread + a * (ar - (double)st->spread));
     /* The step of this reading counts for the floor only from the next one on: the first
      * change of a sensor that was constant so far is scored against the relative floor. */
-    st->quantum = quantum_update(st->quantum, st->last_v, value);
+    st->quantum = an_quantum_update(st->quantum, st->last_v, value);
     st->last_v = value;
     if (st->n < UINT32_MAX) {
         st->n++;

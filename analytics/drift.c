@@ -50,22 +50,6 @@ void an_drift_init(an_drift_state *st) {
     memset(st, 0, sizeof(*st));
 }
 
-/* Running median of the non-zero steps between consecutive readings: the sensor's effective
- * resolution. A sensor that reports coarse steps (with the odd tiny offset) gets a floor at its
- * real step; for a continuous noisy sensor the median step is about the noise, so half of it
- * stays below the spread. */
-static float quantum_update(float q, double prev, double v) {
-    double dv = fabs(v - prev);
-    /* Differences at the level of floating-point noise say nothing about the sensor's step. */
-    if (!(dv > 1e-9 * maxd(fabs(v), fabs(prev)))) {
-        return q;
-    }
-    if (q == 0.0f) {
-        return (float)dv;
-    }
-    return (float)(dv > (double)q ? (double)q * 1.2 : (double)q / 1.2);
-}
-
 /* Short-term noise sigma, floored by half the quantisation step and the relative floor. */
 static double noise_sigma(const an_drift_cfg *cfg, const an_drift_state *st) {
     double s = sqrt((double)st->noise2);
@@ -144,7 +128,7 @@ int an_drift_update(const an_drift_cfg *cfg, an_drift_state *st, int rule, int64
     }
     /* Noise sigma as it was before this reading, used for every clip of this update. */
     double sn = noise_sigma(cfg, st);
-    st->quantum = quantum_update(st->quantum, st->last_v, value);
+    st->quantum = an_quantum_update(st->quantum, st->last_v, value);
     st->last_v = value;
     track_level(cfg, st, value, sn);
 

@@ -14,26 +14,7 @@
 #define HOUR 3600000LL
 #define MIN  60000LL
 
-/* Deterministic splitmix64 generator: tests never depend on the platform's rand(). */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s) {
-    rng_state = s;
-}
-
-static double urand(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double gauss(void) {
-    double u = urand();
-    double v = urand();
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
+#include "test_rng.h"
 
 static an_trend_cfg limit_cfg(double limit) {
     an_trend_cfg c;

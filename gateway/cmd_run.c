@@ -111,6 +111,7 @@ static void publish_stats(gw_mqtt *mqtt, gw_pipeline *p, const gw_config *cfg) {
     add_num(o, "readings", (double)st.readings);
     add_num(o, "rows_stored", (double)st.rows_stored);
     add_num(o, "rows_failed", (double)st.rows_failed);
+    add_num(o, "rows_duplicate", (double)st.rows_duplicate);
     uint64_t total_errs = 0;
     for (int i = 1; i < GW_DEC_REASON_COUNT; i++) {
         add_num(errs, gw_decode_reason_name((gw_decode_reason)i), (double)st.decode_errors[i]);

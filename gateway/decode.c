@@ -268,7 +268,8 @@ typedef struct walk {
     const gw_decoder *d;
     const char *sensor;
     int64_t arrival_ms;
-    bool emit; /* false: validate and count; true: call back */
+    bool own_ts; /* the current reading's time stamp comes from the message */
+    bool emit;   /* false: validate and count; true: call back */
     size_t count;
     gw_reading_fn fn;
     void *ctx;
@@ -310,7 +311,7 @@ static int reading(walk *w, const name *nm, int64_t ts_ms, double value) {
         w->count++;
         return 0;
     }
-    return w->fn(w->ctx, w->sensor, nm->s, ts_ms, value) != 0 ? -2 : 0;
+    return w->fn(w->ctx, w->sensor, nm->s, ts_ms, w->own_ts, value) != 0 ? -2 : 0;
 }
 
 static bool ms_in_range(double ms) {
@@ -393,6 +394,7 @@ static int decode_object(walk *w, const cJSON *root, const char *prefix) {
         }
         have_ts = true;
     }
+    w->own_ts = have_ts;
     name nm = {.len = 0, .empty_segment = false};
     nm.s[0] = '\0';
     name_append(&nm, prefix, strlen(prefix));
@@ -494,7 +496,9 @@ static int senml_record(walk *w, const cJSON *rec, senml_state *st, const char *
         return -1;
     }
     double ms = t * 1000.0;
-    if (t < SENML_REL_LIMIT) {
+    /* A relative time counts from the arrival: not the message's own clock. */
+    w->own_ts = t >= SENML_REL_LIMIT;
+    if (!w->own_ts) {
         ms += (double)w->arrival_ms;
     }
     if (!ms_in_range(ms)) {
@@ -629,7 +633,7 @@ int gw_decode(const gw_decoder *d, const char *topic, size_t topic_len, const ch
         if (reason != NULL) {
             *reason = GW_DEC_OK;
         }
-        return fn(ctx, sensor, metric, arrival_ms, v) != 0 ? -2 : 1;
+        return fn(ctx, sensor, metric, arrival_ms, false, v) != 0 ? -2 : 1;
     }
     if ((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z') || c0 >= 0x80) {
         return fail(reason, GW_DEC_NOT_NUMERIC);

@@ -16,6 +16,7 @@
 #ifndef GW_DECODE_H
 #define GW_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,9 +46,11 @@ typedef struct gw_decoder {
 } gw_decoder;
 
 /* Called once per reading. sensor/metric are NUL-terminated and only valid during the call.
+ * own_ts is true when ts_ms comes from the message (a "ts" field, an absolute SenML time),
+ * false when it is the arrival time (or a SenML time relative to it).
  * Return 0 to go on; a non-zero return stops decoding and is passed back by gw_decode. */
 typedef int (*gw_reading_fn)(void *ctx, const char *sensor, const char *metric, int64_t ts_ms,
-                             double value);
+                             bool own_ts, double value);
 
 /* Decodes one message. Borrows everything; payload need not be NUL-terminated.
  * arrival_ms is the time stamp given to readings without one.

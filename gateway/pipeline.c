@@ -156,7 +156,7 @@ static void flush_routes(gw_pipeline *p) {
 }
 
 static int route_reading(void *ctx, const char *sensor, const char *metric, int64_t ts_ms,
-                         double value) {
+                         bool own_ts, double value) {
     gw_pipeline *p = ctx;
     gw_series *s;
     int rc = gw_series_intern(p->series, sensor, metric, &s);
@@ -167,6 +167,16 @@ static int route_reading(void *ctx, const char *sensor, const char *metric, int6
                        rc == -ENOSPC ? "too many series" : "out of memory",
                        p->cfg->pipeline.max_series);
         return 0;
+    }
+    /* The storage keeps one copy of equal (series, ts, value) readings; readings stamped on
+     * arrival are distinct even when a burst (a broker's backlog after a reconnect) brings
+     * several in one millisecond, so their times step forward by 1 ms where they would
+     * repeat. */
+    if (!own_ts) {
+        if (ts_ms <= s->last_arrival_ms) {
+            ts_ms = s->last_arrival_ms + 1;
+        }
+        s->last_arrival_ms = ts_ms;
     }
     int k = (int)(s->hash % (uint32_t)p->n_workers);
     gw_batch *b = p->route[k];
@@ -618,6 +628,7 @@ void gw_pipeline_stats_get(gw_pipeline *p, gw_pipeline_stats *st) {
     st->series_rejected = atomic_load(&p->series_rejected);
     st->rows_stored = atomic_load(&p->rows_stored);
     st->rows_failed = atomic_load(&p->rows_failed);
+    st->rows_duplicate = atomic_load(&p->rows_duplicate);
     st->alerts = atomic_load(&p->alerts);
     st->alerts_published = atomic_load(&p->alerts_published);
     st->late_readings = atomic_load(&p->late_readings);
@@ -656,13 +667,15 @@ void gw_pipeline_log_stats(gw_pipeline *p, const char *when) {
             (unsigned long long)st.queues[i].drops);
     }
     GW_INFO("stats",
-            "%s: messages_in=%llu readings=%llu stored=%llu store_failed=%llu series=%llu "
+            "%s: messages_in=%llu readings=%llu stored=%llu store_failed=%llu duplicates=%llu "
+            "series=%llu "
             "late=%llu summaries=%llu alerts=%llu published=%llu ingest_dropped=%llu "
             "series_rejected=%llu decode_errors:%s queues:%s",
             when, (unsigned long long)st.messages_in, (unsigned long long)st.readings,
             (unsigned long long)st.rows_stored, (unsigned long long)st.rows_failed,
-            (unsigned long long)st.series, (unsigned long long)st.late_readings,
-            (unsigned long long)st.summaries, (unsigned long long)st.alerts,
-            (unsigned long long)st.alerts_published, (unsigned long long)st.ingest_dropped,
-            (unsigned long long)st.series_rejected, errs[0] ? errs : " none", qs);
+            (unsigned long long)st.rows_duplicate, (unsigned long long)st.series,
+            (unsigned long long)st.late_readings, (unsigned long long)st.summaries,
+            (unsigned long long)st.alerts, (unsigned long long)st.alerts_published,
+            (unsigned long long)st.ingest_dropped, (unsigned long long)st.series_rejected,
+            errs[0] ? errs : " none", qs);
 }

@@ -43,6 +43,7 @@ typedef struct gw_pipeline_stats {
     uint64_t series_rejected; /* readings dropped because max_series was reached */
     uint64_t rows_stored;     /* raw readings committed */
     uint64_t rows_failed;     /* raw readings whose transaction failed */
+    uint64_t rows_duplicate;  /* copies of stored readings skipped by merges (redeliveries) */
     uint64_t alerts;          /* alert transitions committed */
     uint64_t alerts_published;
     uint64_t late_readings;    /* readings whose window was already summarised */

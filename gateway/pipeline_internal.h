@@ -164,7 +164,7 @@ struct gw_pipeline {
 
     atomic_uint_fast64_t messages_in, ingest_dropped, readings, series_rejected;
     atomic_uint_fast64_t decode_errors[GW_DEC_REASON_COUNT];
-    atomic_uint_fast64_t rows_stored, rows_failed, alerts, alerts_published;
+    atomic_uint_fast64_t rows_stored, rows_failed, rows_duplicate, alerts, alerts_published;
     atomic_uint_fast64_t late_readings, summaries, summaries_failed;
     int64_t next_alert_seq;
 };

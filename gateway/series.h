@@ -17,6 +17,9 @@ typedef struct gw_series {
     const char *metric;
     void *wstate;  /* owned by the worker that owns the series */
     int64_t db_id; /* owned by the writer: id in the SQLite series table, 0 = not yet known */
+    int64_t last_stored_ms;  /* owned by the writer: newest ts stored, INT64_MIN = none yet */
+    int64_t last_arrival_ms; /* owned by the decode thread: newest arrival time given to a
+                                reading without its own ts, INT64_MIN = none yet */
 } gw_series;
 
 typedef struct gw_series_registry gw_series_registry;

@@ -219,6 +219,7 @@ static void commit(writer *w) {
         return;
     }
     atomic_fetch_add(&p->rows_stored, (uint64_t)w->txn_rows);
+    atomic_store(&p->rows_duplicate, (uint64_t)st_db_duplicates(p->db));
     atomic_fetch_add(&p->summaries, (uint64_t)w->txn_summaries);
     for (size_t i = 0; i < w->n_pending; i++) {
         if (!w->pending[i]->plain) {
@@ -360,6 +361,37 @@ static void store_summary(writer *w, const gw_summary_ev *ev) {
     }
 }
 
+/* Appends a batch's readings in multi-row statements. A reading newer than every one stored
+ * before for its series cannot repeat one; the others (late, or redelivered) are counted so
+ * that the merge at stop removes any copy (st_db_settle). */
+static void store_readings(writer *w, const gw_batch *b) {
+    gw_pipeline *p = w->p;
+    st_reading_row rows[GW_BATCH_READINGS];
+    size_t n = 0, maybe_dup = 0;
+    for (uint32_t i = 0; i < b->n_readings; i++) {
+        const an_reading *r = &b->readings[i];
+        gw_series *s = gw_series_get(p->series, r->series);
+        int64_t sid = series_db_id(w, s);
+        if (sid == 0) {
+            atomic_fetch_add(&p->rows_failed, 1); /* logged by series_db_id */
+            continue;
+        }
+        if (r->ts_ms > s->last_stored_ms) {
+            s->last_stored_ms = r->ts_ms;
+        } else {
+            maybe_dup++;
+        }
+        rows[n++] = (st_reading_row){sid, r->ts_ms, r->value, isnan(r->score) ? NAN : r->score};
+    }
+    size_t done = 0;
+    if (st_db_insert_readings(p->db, rows, n, maybe_dup, &done) != 0) {
+        atomic_fetch_add(&p->rows_failed, (uint64_t)(n - done));
+        gw_log_limited(&p->store_rl, GW_LOG_ERROR, "writer", "%zu readings not stored: %s",
+                       n - done, st_db_errmsg(p->db));
+    }
+    w->txn_rows += (int64_t)done;
+}
+
 static void store_batch(writer *w, const gw_batch *b) {
     gw_pipeline *p = w->p;
     if (ensure_txn(w) != 0) {
@@ -367,22 +399,7 @@ static void store_batch(writer *w, const gw_batch *b) {
         return;
     }
     if (p->cfg->storage.raw) {
-        for (uint32_t i = 0; i < b->n_readings; i++) {
-            const an_reading *r = &b->readings[i];
-            gw_series *s = gw_series_get(p->series, r->series);
-            int64_t sid = series_db_id(w, s);
-            int rc = sid == 0 ? ST_EIO
-                     : isnan(r->score)
-                         ? st_db_insert_reading(p->db, sid, r->ts_ms, r->value)
-                         : st_db_insert_reading_scored(p->db, sid, r->ts_ms, r->value, r->score);
-            if (rc != 0) {
-                atomic_fetch_add(&p->rows_failed, 1);
-                gw_log_limited(&p->store_rl, GW_LOG_ERROR, "writer", "reading not stored: %s",
-                               st_db_errmsg(p->db));
-                continue;
-            }
-            w->txn_rows++;
-        }
+        store_readings(w, b);
     }
     for (uint32_t i = 0; i < b->n_alerts; i++) {
         store_alert(w, &b->alerts[i]);
@@ -460,6 +477,12 @@ void *gw__writer_main(void *arg) {
     }
     commit(&w);
     mark_acked(&w);
+    /* The file at rest holds every reading once. */
+    if (st_db_settle(p->db) != 0) {
+        GW_WARN("writer", "readings left staged at stop (merged at the next start): %s",
+                st_db_errmsg(p->db));
+    }
+    atomic_store(&p->rows_duplicate, (uint64_t)st_db_duplicates(p->db));
     free(w.acked);
     for (size_t i = 0; i < w.n_active; i++) {
         free(w.active[i].payload);

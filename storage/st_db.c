@@ -160,6 +160,38 @@ static const char schema_v3[] =
     "  FROM alerts a LEFT JOIN series s ON s.id = a.series_id"
     "  WHERE a.state = 'raised' AND a.id IN"
     "    (SELECT max(id) FROM alerts GROUP BY series_id, kind, rule);";
+
+/* Version 4: a reading is identified by (series, ts_ms, value), so that MQTT redeliveries are
+ * stored once while distinct readings with a repeated timestamp are all kept. readings
+ * becomes a clustered table on that key (no rowid, no separate index: ~35 instead of ~54 bytes
+ * per reading); the merge skips rows already there, and v_readings hides staged rows that
+ * the next merge will skip. Exact duplicates already stored are dropped here. */
+static const char schema_v4[] =
+    "CREATE TABLE readings_v4("
+    "  series_id INTEGER NOT NULL,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  value REAL NOT NULL,"
+    "  anomaly REAL,"
+    "  PRIMARY KEY(series_id, ts_ms, value)"
+    ") STRICT, WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO readings_v4(series_id, ts_ms, value, anomaly)"
+    "  SELECT series_id, ts_ms, value, anomaly FROM readings ORDER BY series_id, ts_ms, value, rowid;"
+    "INSERT OR IGNORE INTO readings_v4(series_id, ts_ms, value, anomaly)"
+    "  SELECT series_id, ts_ms, value, anomaly FROM readings_recent"
+    "  ORDER BY series_id, ts_ms, value, rowid;"
+    "DELETE FROM readings_recent;"
+    "DROP VIEW v_readings;"
+    "DROP TABLE readings;"
+    "ALTER TABLE readings_v4 RENAME TO readings;"
+    "CREATE VIEW v_readings(sensor, metric, ts_ms, ts, value, anomaly) AS"
+    "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339("r.ts_ms") ", r.value, r.anomaly"
+    "  FROM readings r JOIN series s ON s.id = r.series_id"
+    "  UNION ALL"
+    "  SELECT s.sensor, s.metric, r.ts_ms, " TS_RFC3339("r.ts_ms") ", r.value, r.anomaly"
+    "  FROM readings_recent r JOIN series s ON s.id = r.series_id"
+    "  WHERE NOT EXISTS (SELECT 1 FROM readings x"
+    "                    WHERE x.series_id = r.series_id AND x.ts_ms = r.ts_ms"
+    "                      AND x.value = r.value);";
 // clang-format on
 
 /* migrations[v] takes a database from user_version v to v + 1, in its own transaction. */
@@ -172,6 +204,7 @@ static const migration migrations[] = {
     {"create schema v1", schema_v1},
     {"add window summaries (v2)", schema_v2},
     {"add anomaly scores, predictions and active alerts (v3)", schema_v3},
+    {"deduplicate readings on (series, ts, value) (v4)", schema_v4},
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == ST_SCHEMA_VERSION,
@@ -184,7 +217,7 @@ enum stmt_id {
     S_COMMIT,
     S_ROLLBACK,
     S_INS_READING,
-    S_INS_READING_SCORED,
+    S_INS_READINGS_CHUNK,
     S_INS_PREDICTION,
     S_INS_ALERT,
     S_SEL_SERIES,
@@ -208,10 +241,10 @@ static const struct {
     [S_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
     [S_COMMIT] = {"commit", "COMMIT"},
     [S_ROLLBACK] = {"rollback", "ROLLBACK"},
-    [S_INS_READING] = {"insert reading",
-                       "INSERT INTO readings_recent(series_id, ts_ms, value) VALUES(?1, ?2, ?3)"},
-    [S_INS_READING_SCORED] = {"insert reading", "INSERT INTO readings_recent(series_id, ts_ms,"
-                                                " value, anomaly) VALUES(?1, ?2, ?3, ?4)"},
+    [S_INS_READING] = {"insert reading", "INSERT INTO readings_recent(series_id, ts_ms, value,"
+                                         " anomaly) VALUES(?1, ?2, ?3, ?4)"},
+    /* SQL text built by prepare_all: ST_INSERT_CHUNK rows of four parameters. */
+    [S_INS_READINGS_CHUNK] = {"insert readings", NULL},
     [S_INS_PREDICTION] = {"insert prediction",
                           "INSERT INTO predictions(series_id, ts_ms, level, slope_per_h,"
                           " slope_se_per_h, eta_ms, eta_lo_ms, eta_hi_ms)"
@@ -228,19 +261,23 @@ static const struct {
                        " a.rule, a.message, a.ts_ms, a.value, a.threshold, a.detail"
                        " FROM alerts a LEFT JOIN series s ON s.id = a.series_id"
                        " WHERE a.published = 0 AND a.id > ?1 ORDER BY a.id LIMIT ?2"},
-    [S_COUNT_READINGS] = {"count readings", "SELECT (SELECT count(*) FROM readings) +"
-                                            " (SELECT count(*) FROM readings_recent)"},
+    [S_COUNT_READINGS] = {"count readings",
+                          "SELECT (SELECT count(*) FROM readings) +"
+                          " (SELECT count(*) FROM readings_recent r WHERE NOT EXISTS"
+                          " (SELECT 1 FROM readings x WHERE x.series_id = r.series_id"
+                          " AND x.ts_ms = r.ts_ms AND x.value = r.value))"},
     [S_COUNT_ALERTS] = {"count alerts", "SELECT count(*) FROM alerts"},
     [S_INS_SUMMARY] = {"insert summary",
                        "INSERT INTO summaries(series_id, window_ms, start_ms, count, min, max,"
                        " mean, stddev, first, last, p50, p95)"
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
     [S_MERGE_BEGIN] = {"merge readings: begin", "BEGIN IMMEDIATE"},
-    /* rowid keeps the arrival order of readings with the same series and timestamp. */
+    /* Key order touches each page of readings once; among copies of one reading the first to
+     * arrive (lowest rowid) is kept, and the others are skipped. */
     [S_MERGE_COPY] = {"merge readings",
-                      "INSERT INTO readings(series_id, ts_ms, value, anomaly)"
+                      "INSERT OR IGNORE INTO readings(series_id, ts_ms, value, anomaly)"
                       " SELECT series_id, ts_ms, value, anomaly FROM readings_recent"
-                      " ORDER BY series_id, ts_ms, rowid"},
+                      " ORDER BY series_id, ts_ms, value, rowid"},
     [S_MERGE_CLEAR] = {"merge readings: clear", "DELETE FROM readings_recent"},
     [S_MERGE_COMMIT] = {"merge readings: commit", "COMMIT"},
 };
@@ -253,6 +290,9 @@ struct st_db {
     int64_t retry_at;   /* after a failed merge, do not try again before recent reaches this */
     int64_t merge_rows; /* from st_db_opts; 0 for the default */
     int64_t n_series;
+    int64_t maybe_dup;  /* staged rows that may repeat a stored reading (st_db_insert_readings) */
+    int64_t duplicates; /* copies skipped by merges since open */
+    int64_t merges;     /* merges since open */
     sqlite3_stmt *stmt[S__COUNT];
     char err[512];
 };
@@ -484,10 +524,22 @@ static int migrate(st_db *db) {
     }
 }
 
+/* "INSERT INTO readings_recent(...) VALUES(?,?,?,?), ..." with ST_INSERT_CHUNK rows. */
+static void chunk_sql(char *buf, size_t len) {
+    size_t n = (size_t)snprintf(buf, len,
+                                "INSERT INTO readings_recent(series_id, ts_ms, value,"
+                                " anomaly) VALUES(?,?,?,?)");
+    for (int i = 1; i < ST_INSERT_CHUNK && n < len; i++) {
+        n += (size_t)snprintf(buf + n, len - n, ",(?,?,?,?)");
+    }
+}
+
 static int prepare_all(st_db *db) {
+    char chunk[128 + ST_INSERT_CHUNK * 16];
+    chunk_sql(chunk, sizeof(chunk));
     for (int i = 0; i < S__COUNT; i++) {
-        int rc = sqlite3_prepare_v3(db->h, stmt_defs[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                    &db->stmt[i], NULL);
+        const char *sql = i == S_INS_READINGS_CHUNK ? chunk : stmt_defs[i].sql;
+        int rc = sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &db->stmt[i], NULL);
         if (rc != SQLITE_OK) {
             char what[64];
             snprintf(what, sizeof(what), "prepare %s", stmt_defs[i].what);
@@ -579,6 +631,12 @@ int st_db_open(st_db **out, const char *path, const st_db_opts *opts, char *err,
              0)) {
         goto fail_open;
     }
+    /* Staged rows of an earlier run may be repeated by redeliveries after this start: merging
+     * them now lets the next merge skip those copies. A failed merge (a full disk) does not
+     * fail the open: the rows stay staged and the merge is tried again when due. */
+    if (!opts->read_only && db->recent > 0 && st_db_merge(db) != 0) {
+        db->retry_at = db->recent + 1;
+    }
     db->err[0] = '\0';
     *out = db;
     return 0;
@@ -662,14 +720,43 @@ int st_db_merge(st_db *db) {
     if ((ret = step_done(db, S_MERGE_BEGIN)) != 0) {
         return ret;
     }
-    if ((ret = step_done(db, S_MERGE_COPY)) != 0 || (ret = step_done(db, S_MERGE_CLEAR)) != 0 ||
-        (ret = step_done(db, S_MERGE_COMMIT)) != 0) {
-        (void)rollback_quietly(db);
-        return ret;
+    int64_t copied = 0, cleared = 0;
+    if ((ret = step_done(db, S_MERGE_COPY)) != 0) {
+        goto fail_rollback;
     }
+    copied = sqlite3_changes64(db->h);
+    if ((ret = step_done(db, S_MERGE_CLEAR)) != 0) {
+        goto fail_rollback;
+    }
+    cleared = sqlite3_changes64(db->h);
+    if ((ret = step_done(db, S_MERGE_COMMIT)) != 0) {
+        goto fail_rollback;
+    }
+    db->duplicates += cleared - copied;
+    db->merges++;
     db->recent = 0;
     db->retry_at = 0;
+    db->maybe_dup = 0;
     return 0;
+
+fail_rollback:
+    (void)rollback_quietly(db);
+    return ret;
+}
+
+int st_db_settle(st_db *db) {
+    if (db->read_only || db->recent == 0 || db->maybe_dup == 0) {
+        return 0;
+    }
+    return st_db_merge(db);
+}
+
+int64_t st_db_duplicates(const st_db *db) {
+    return db->duplicates;
+}
+
+int64_t st_db_merges(const st_db *db) {
+    return db->merges;
 }
 
 int st_db_rollback(st_db *db) {
@@ -727,42 +814,64 @@ static inline int bind_time_or_null(st_db *db, enum stmt_id id, int col, int64_t
     return rc == SQLITE_OK ? 0 : fail(db, stmt_defs[id].what, rc);
 }
 
-/* Steps an insert of a bound reading statement and counts the staged row. */
-static inline int insert_staged(st_db *db, enum stmt_id id) {
-    int ret = step_done(db, id);
-    if (ret != 0) {
-        return ret;
-    }
-    db->recent++;
-    /* Outside a transaction the reading is committed already: the same point as a commit. */
+/* Counts n staged rows; outside a transaction they are committed already: the same point as
+ * a commit, where a merge may be due. */
+static void staged(st_db *db, size_t n, size_t n_maybe_dup) {
+    db->recent += (int64_t)n;
+    db->maybe_dup += (int64_t)n_maybe_dup;
     if (sqlite3_get_autocommit(db->h)) {
         merge_if_due(db);
+    }
+}
+
+/* Binds row r at parameter base + 1.. of statement id. */
+static inline int bind_reading(st_db *db, enum stmt_id id, int base, const st_reading_row *r) {
+    int ret;
+    if ((ret = bind_i64(db, id, base + 1, r->series_id)) != 0 ||
+        (ret = bind_i64(db, id, base + 2, r->ts_ms)) != 0 ||
+        (ret = bind_dbl(db, id, base + 3, r->value)) != 0 ||
+        (ret = bind_dbl_or_null(db, id, base + 4, r->anomaly)) != 0) {
+        return ret;
     }
     return 0;
 }
 
-int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double value) {
-    int ret;
-    if ((ret = bind_i64(db, S_INS_READING, 1, series_id)) != 0 ||
-        (ret = bind_i64(db, S_INS_READING, 2, ts_ms)) != 0 ||
-        (ret = bind_dbl(db, S_INS_READING, 3, value)) != 0) {
-        release(db->stmt[S_INS_READING]);
-        return ret;
+int st_db_insert_readings(st_db *db, const st_reading_row *rows, size_t n, size_t n_maybe_dup,
+                          size_t *done) {
+    size_t i = 0;
+    int ret = 0;
+    while (i < n) {
+        bool chunk = n - i >= ST_INSERT_CHUNK;
+        enum stmt_id id = chunk ? S_INS_READINGS_CHUNK : S_INS_READING;
+        size_t k = chunk ? ST_INSERT_CHUNK : 1;
+        for (size_t j = 0; j < k && ret == 0; j++) {
+            ret = bind_reading(db, id, 4 * (int)j, &rows[i + j]);
+        }
+        if (ret != 0) {
+            release(db->stmt[id]);
+            break;
+        }
+        if ((ret = step_done(db, id)) != 0) {
+            break;
+        }
+        i += k;
     }
-    return insert_staged(db, S_INS_READING);
+    if (done != NULL) {
+        *done = i;
+    }
+    staged(db, i, i < n_maybe_dup ? i : n_maybe_dup);
+    return ret;
+}
+
+int st_db_insert_reading(st_db *db, int64_t series_id, int64_t ts_ms, double value) {
+    return st_db_insert_reading_scored(db, series_id, ts_ms, value, NAN);
 }
 
 int st_db_insert_reading_scored(st_db *db, int64_t series_id, int64_t ts_ms, double value,
                                 double anomaly) {
-    const enum stmt_id id = S_INS_READING_SCORED;
-    int ret;
-    if ((ret = bind_i64(db, id, 1, series_id)) != 0 || (ret = bind_i64(db, id, 2, ts_ms)) != 0 ||
-        (ret = bind_dbl(db, id, 3, value)) != 0 ||
-        (ret = bind_dbl_or_null(db, id, 4, anomaly)) != 0) {
-        release(db->stmt[id]);
-        return ret;
-    }
-    return insert_staged(db, id);
+    /* Without the caller's knowledge of the series' order, any row may repeat one. */
+    st_reading_row r = {series_id, ts_ms, value, anomaly};
+    return st_db_insert_readings(db, &r, 1, 1, NULL);
 }
 
 int st_db_insert_prediction(st_db *db, int64_t series_id, int64_t ts_ms, double level,

@@ -26,7 +26,8 @@ typedef struct fuzz_ctx {
 } fuzz_ctx;
 
 static int on_reading(void *vctx, const char *sensor, const char *metric, int64_t ts_ms,
-                      double value) {
+                      bool own_ts, double value) {
+    (void)own_ts;
     fuzz_ctx *c = vctx;
     size_t sl = strnlen(sensor, GW_NAME_MAX + 1);
     size_t ml = strnlen(metric, GW_NAME_MAX + 1);

@@ -29,8 +29,9 @@ typedef struct sink {
     int stop_at; /* return non-zero on this call (1-based); 0: never */
 } sink;
 
-static int on_reading(void *ctx, const char *sensor, const char *metric, int64_t ts_ms,
+static int on_reading(void *ctx, const char *sensor, const char *metric, int64_t ts_ms, bool own_ts,
                       double value) {
+    (void)own_ts;
     sink *s = ctx;
     if (s->n < MAX_SEEN) {
         snprintf(s->r[s->n].sensor, sizeof(s->r[0].sensor), "%s", sensor);

@@ -169,12 +169,12 @@ static void test_open_errors(void **state) {
     assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(h);
     assert_int_equal(st_query_open(&q, f->path, 0, err, sizeof(err)), ST_ESCHEMA);
-    assert_non_null(strstr(err, "schema version 2 is older than this iotgw's (3)"));
+    assert_non_null(strstr(err, "schema version 2 is older than this iotgw's (4)"));
     assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(h);
     assert_int_equal(st_query_open(&q, f->path, 0, err, sizeof(err)), ST_ESCHEMA);
-    assert_non_null(strstr(err, "schema version 4 is newer than this iotgw supports (3)"));
+    assert_non_null(strstr(err, "schema version 5 is newer than this iotgw supports (4)"));
     assert_ptr_equal(q, (st_query *)0x1);
     assert_int_equal(st_query_open(&q, NULL, 0, err, sizeof(err)), ST_EIO);
     assert_string_equal(st_query_errmsg(NULL), "");
@@ -533,7 +533,7 @@ static ssize_t committing_write(void *c_, const char *buf, size_t n) {
         return -1;
     }
     c->writes++;
-    if (st_db_begin(c->db) == 0 && st_db_insert_reading(c->db, c->series, 1, -7) == 0 &&
+    if (st_db_begin(c->db) == 0 && st_db_insert_reading(c->db, c->series, c->writes, -7) == 0 &&
         st_db_commit(c->db) == 0) {
         c->commits_ok++;
     }

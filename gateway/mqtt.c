@@ -224,11 +224,12 @@ static int subscribe_all(gw_mqtt *m, MQTTAsync_responseOptions *ro) {
     return MQTTAsync_subscribeMany(m->client, (int)cfg->n_subs, filters, qos, ro);
 }
 
-int gw_mqtt_publish(gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
-                    bool retained) {
-    if (!MQTTAsync_isConnected(m->client)) {
-        return -ENOTCONN;
-    }
+/* Queues one message in paho without asking whether the client is connected: paho runs its
+ * callbacks holding its global lock, and MQTTAsync_isConnected takes that lock (paho issue
+ * #1230: an error-checking mutex then "avoids" the deadlock by unlocking the callback's lock
+ * early). Callable from a paho callback. A disconnected client fails the send. */
+static int send_message(gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                        bool retained) {
     MQTTAsync_message msg = MQTTAsync_message_initializer;
     msg.payload = (void *)payload;
     msg.payloadlen = (int)len;
@@ -239,8 +240,17 @@ int gw_mqtt_publish(gw_mqtt *m, const char *topic, const void *payload, size_t l
     return rc == MQTTASYNC_SUCCESS ? 0 : -EIO;
 }
 
+int gw_mqtt_publish(gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                    bool retained) {
+    if (!MQTTAsync_isConnected(m->client)) {
+        return -ENOTCONN;
+    }
+    return send_message(m, topic, payload, len, qos, retained);
+}
+
+/* Called from the main thread after connecting and from on_connected (a paho callback). */
 static void publish_status(gw_mqtt *m, const char *status) {
-    if (gw_mqtt_publish(m, m->status_topic, status, strlen(status), 1, true) != 0) {
+    if (send_message(m, m->status_topic, status, strlen(status), 1, true) != 0) {
         GW_WARN("mqtt", "cannot publish status %s", status);
     }
 }

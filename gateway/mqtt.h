@@ -30,7 +30,9 @@ int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen);
 int gw_mqtt_unsubscribe_all(gw_mqtt *m, int timeout_ms);
 
 /* Publishes one message (e.g. stats) as it is; nothing is buffered while disconnected.
- * Borrows everything. Any thread. Returns 0, -ENOTCONN or -EIO. */
+ * Borrows everything. Any thread but paho's callback threads (it asks paho whether it is
+ * connected, which takes the lock paho holds while running a callback). Returns 0,
+ * -ENOTCONN or -EIO. */
 int gw_mqtt_publish(gw_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                     bool retained);
 

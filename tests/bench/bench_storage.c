@@ -31,10 +31,9 @@
 
 #include <sqlite3.h>
 
+#include "bench_storage.h"
 #include "st_db.h"
-#include "st_query.h"
 
-#define DAY_MS    86400000LL
 #define T0_MS     1700000000000LL /* start of every generated history */
 #define MAX_BATCH 1000000
 
@@ -53,7 +52,7 @@ typedef struct opts {
     int n_shapes;
 } opts;
 
-/* ---- clocks, random numbers, percentiles ------------------------------------------------- */
+/* ---- clocks, random numbers ------------------------------------------------------------- */
 
 static double clock_s(clockid_t c) {
     struct timespec ts;
@@ -61,7 +60,7 @@ static double clock_s(clockid_t c) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double now_s(void) {
+double bs_now_s(void) {
     return clock_s(CLOCK_MONOTONIC);
 }
 
@@ -69,22 +68,11 @@ static double cpu_s(void) {
     return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
-static uint64_t splitmix(uint64_t *s) {
+uint64_t bs_splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of n sorted samples. */
-static double pct(const double *v, size_t n, double p) {
-    size_t k = (size_t)ceil(p / 100.0 * (double)n);
-    return v[k > 0 ? k - 1 : 0];
 }
 
 /* ---- generated readings ------------------------------------------------------------------ */
@@ -102,7 +90,7 @@ typedef struct gen {
 static void gen_fill(gen *g, row *rows, size_t n) {
     for (size_t i = 0; i < n; i++, g->next++) {
         int64_t s = g->next % g->n_series, k = g->next / g->n_series;
-        uint64_t r = splitmix(&g->rng);
+        uint64_t r = bs_splitmix(&g->rng);
         rows[i] = (row){
             .series_id = g->ids[s],
             .ts_ms = g->t0_ms + k * g->step_ms + s * g->step_ms / g->n_series,
@@ -191,11 +179,11 @@ static int make_series(writer *w, int64_t n, int64_t *ids) {
 }
 
 static int merge_now(writer *w) {
-    double t = now_s();
+    double t = bs_now_s();
     if (st_db_merge(w->db) != 0) {
         return fail_db(w->db, "merge");
     }
-    t = now_s() - t;
+    t = bs_now_s() - t;
     w->merge_s += t;
     w->max_merge_s = t > w->max_merge_s ? t : w->max_merge_s;
     w->merges++;
@@ -205,7 +193,7 @@ static int merge_now(writer *w) {
 
 /* Writes n readings of g in transactions of w->batch rows; merges when due unless no_merge. */
 static int write_readings(writer *w, gen *g, int64_t n, bool no_merge) {
-    double t = now_s();
+    double t = bs_now_s();
     for (int64_t done = 0; done < n;) {
         size_t k = (size_t)(n - done < w->batch ? n - done : w->batch);
         gen_fill(g, w->buf, k);
@@ -225,7 +213,7 @@ static int write_readings(writer *w, gen *g, int64_t n, bool no_merge) {
         }
     }
     w->rows += n;
-    w->write_s += now_s() - t;
+    w->write_s += bs_now_s() - t;
     return 0;
 }
 
@@ -282,7 +270,7 @@ static int ceiling(const char *path, gen *g, int64_t n, int batch, int per_stmt,
         sql_fail(h, "prepare");
         goto out;
     }
-    double t = now_s();
+    double t = bs_now_s();
     for (int64_t done = 0; done < n;) {
         int k = (int)(n - done < batch ? n - done : batch);
         gen_fill(g, buf, (size_t)k);
@@ -305,7 +293,7 @@ static int ceiling(const char *path, gen *g, int64_t n, int batch, int per_stmt,
         }
         done += k;
     }
-    *secs = now_s() - t;
+    *secs = bs_now_s() - t;
     ret = 0;
 out:
     sqlite3_finalize(one);
@@ -340,7 +328,7 @@ static int64_t file_size(const char *path) {
     return stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
 }
 
-static int64_t pragma_int(sqlite3 *h, const char *sql) {
+int64_t bs_pragma_int(sqlite3 *h, const char *sql) {
     sqlite3_stmt *st = NULL;
     int64_t v = -1;
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
@@ -364,9 +352,9 @@ static int report_size(writer *w, const char *path, const char *label, int64_t r
     }
     char wal[4200];
     snprintf(wal, sizeof(wal), "%s-wal", path);
-    int64_t size = file_size(path), page = pragma_int(h, "PRAGMA page_size");
-    int64_t pages = pragma_int(h, "PRAGMA page_count");
-    int64_t free_pages = pragma_int(h, "PRAGMA freelist_count");
+    int64_t size = file_size(path), page = bs_pragma_int(h, "PRAGMA page_size");
+    int64_t pages = bs_pragma_int(h, "PRAGMA page_count");
+    int64_t free_pages = bs_pragma_int(h, "PRAGMA freelist_count");
     printf("size %s: %.1f bytes/reading on disk (%" PRId64 " bytes for %" PRId64
            " readings after a checkpoint, wal %" PRId64 " bytes); %.1f without the %" PRId64
            " free pages (page_size %" PRId64 ")\n",
@@ -416,12 +404,12 @@ static int insert_pass(const opts *o, const char *dir, const char *label, bool s
     if (write_readings(&w, &g, o->insert_rows, false) != 0) {
         goto out;
     }
-    double final_t = now_s();
+    double final_t = bs_now_s();
     int64_t final_rows = w.staged;
     if (w.staged > 0 && merge_now(&w) != 0) {
         goto out;
     }
-    final_t = now_s() - final_t;
+    final_t = bs_now_s() - final_t;
     cpu = cpu_s() - cpu;
     double total = w.write_s + final_t, rate = (double)w.rows / total;
     printf("insert %s: %.0f rows/s through st_db, merges included (%" PRId64 " readings, %" PRId64
@@ -489,214 +477,6 @@ out:
     return ret;
 }
 
-/* ---- query ------------------------------------------------------------------------------- */
-
-enum qkind { Q_AGG, Q_30D, Q_24H, Q_24H_TS, Q_CLI_DAYS, Q_CLI_30D, Q_CLI_24H, Q__COUNT };
-
-static const struct {
-    const char *name;
-    const char *sql; /* NULL: through st_query, as `iotgw query` */
-    bool last_day;
-} qdefs[Q__COUNT] = {
-    [Q_AGG] = {"v_readings count+avg 30d",
-               "SELECT count(*), avg(value) FROM v_readings WHERE sensor = ?1 AND metric = ?2"
-               " AND ts_ms >= ?3 AND ts_ms < ?4",
-               false},
-    [Q_30D] = {"v_readings rows 30d",
-               "SELECT ts_ms, ts, value, anomaly FROM v_readings WHERE sensor = ?1 AND metric = ?2"
-               " AND ts_ms >= ?3 AND ts_ms < ?4 ORDER BY ts_ms",
-               false},
-    [Q_24H] = {"v_readings rows 24h",
-               "SELECT ts_ms, ts, value, anomaly FROM v_readings WHERE sensor = ?1 AND metric = ?2"
-               " AND ts_ms >= ?3 AND ts_ms < ?4 ORDER BY ts_ms",
-               true},
-    /* What a user may write instead: ts is computed, so no index narrows the time. */
-    [Q_24H_TS] = {"v_readings rows 24h filtered on ts text",
-                  "SELECT ts_ms, ts, value, anomaly FROM v_readings WHERE sensor = ?1"
-                  " AND metric = ?2 AND ts >= ?5 AND ts < ?6 ORDER BY ts",
-                  true},
-    [Q_CLI_DAYS] = {"iotgw query --window 1d 30d (raw)", NULL, false},
-    [Q_CLI_30D] = {"iotgw query rows 30d", NULL, false},
-    [Q_CLI_24H] = {"iotgw query rows 24h", NULL, true},
-};
-
-/* Keeps the compiler from dropping the column reads. */
-static volatile double sink;
-
-static void rfc3339(int64_t ms, char *buf, size_t len) {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
-}
-
-/* Runs one query of kind k for sensor over [since, until); writes the rows it returned (for
- * the count+avg query: the count) to *rows. */
-static int run_query(enum qkind k, sqlite3_stmt *st, const char *path, FILE *devnull,
-                     const char *sensor, int64_t since, int64_t until, int64_t *rows) {
-    if (qdefs[k].sql != NULL) {
-        char a[40], b[40];
-        rfc3339(since, a, sizeof(a));
-        rfc3339(until, b, sizeof(b));
-        sqlite3_bind_text(st, 1, sensor, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, "temp", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, since);
-        sqlite3_bind_int64(st, 4, until);
-        if (sqlite3_bind_parameter_count(st) >= 6) {
-            sqlite3_bind_text(st, 5, a, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(st, 6, b, -1, SQLITE_TRANSIENT);
-        }
-        int64_t n = 0;
-        double sum = 0;
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            /* Fetch every column, as a client does. */
-            if (k == Q_AGG) {
-                n = sqlite3_column_int64(st, 0);
-                sum += sqlite3_column_double(st, 1);
-            } else {
-                n++;
-                sum += (double)sqlite3_column_int64(st, 0) + sqlite3_column_bytes(st, 1) +
-                       sqlite3_column_double(st, 2) + sqlite3_column_double(st, 3);
-            }
-        }
-        sqlite3_reset(st);
-        sink = sum;
-        if (rc != SQLITE_DONE) {
-            fprintf(stderr, "bench_storage: %s: %s\n", qdefs[k].name,
-                    sqlite3_errmsg(sqlite3_db_handle(st)));
-            return -1;
-        }
-        *rows = n;
-        return 0;
-    }
-    /* Like one `iotgw query` run: open, one query written as CSV, close. */
-    st_query *q = NULL;
-    char err[512];
-    if (st_query_open(&q, path, 0, err, sizeof(err)) != 0) {
-        fprintf(stderr, "bench_storage: st_query_open: %s\n", err);
-        return -1;
-    }
-    st_filter f;
-    st_filter_init(&f);
-    f.sensor = sensor;
-    f.metric = "temp";
-    f.since_ms = since;
-    f.until_ms = until;
-    f.limit = ST_QUERY_LIMIT_MAX;
-    st_result res = {0};
-    int ret = k == Q_CLI_DAYS
-                  ? st_query_windows(q, &f, DAY_MS, ST_SOURCE_RAW, ST_FORMAT_CSV, devnull, &res)
-                  : st_query_readings(q, &f, ST_FORMAT_CSV, devnull, &res);
-    if (ret != 0) {
-        fprintf(stderr, "bench_storage: %s: %s\n", qdefs[k].name, st_query_errmsg(q));
-    }
-    st_query_close(q);
-    *rows = res.rows;
-    return ret;
-}
-
-static void print_plan(sqlite3 *h, enum qkind k) {
-    char sql[1024];
-    sqlite3_stmt *st = NULL;
-    snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", qdefs[k].sql);
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
-        return;
-    }
-    fprintf(stderr, "  plan of %s:", qdefs[k].name);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        fprintf(stderr, " [%s]", (const char *)sqlite3_column_text(st, 3));
-    }
-    fprintf(stderr, "\n");
-    sqlite3_finalize(st);
-}
-
-/* Each query kind over the same o->queries random series, one kind after the other (so that a
- * series' pages are not in SQLite's cache from the previous kind). end_ms: just after the
- * newest reading; per_series: readings of a series in the last 30 days. */
-static int query_pass(const opts *o, const char *path, const char *label, int64_t n_series,
-                      int64_t end_ms, int64_t per_series, bool plans) {
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st[Q__COUNT] = {0};
-    double *lat = calloc((size_t)o->queries, sizeof(double));
-    int64_t *pick = calloc((size_t)o->queries, sizeof(int64_t));
-    FILE *devnull = fopen("/dev/null", "w");
-    int ret = -1;
-    if (lat == NULL || pick == NULL || devnull == NULL) {
-        goto out;
-    }
-    /* The sqlite3 shell's connection: read-only, default cache. */
-    if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sql_fail(h, "open read-only");
-        goto out;
-    }
-    sqlite3_busy_timeout(h, 5000);
-    for (int k = 0; k < Q__COUNT; k++) {
-        if (qdefs[k].sql != NULL &&
-            sqlite3_prepare_v2(h, qdefs[k].sql, -1, &st[k], NULL) != SQLITE_OK) {
-            sql_fail(h, qdefs[k].name);
-            goto out;
-        }
-        if (plans && qdefs[k].sql != NULL) {
-            print_plan(h, (enum qkind)k);
-        }
-    }
-    if (plans) {
-        fprintf(stderr, "  reader cache_size %" PRId64 " (negative: KiB), page_size %" PRId64 "\n",
-                pragma_int(h, "PRAGMA cache_size"), pragma_int(h, "PRAGMA page_size"));
-    }
-    uint64_t rng = 7;
-    for (int64_t i = 0; i < o->queries; i++) {
-        pick[i] = (int64_t)(splitmix(&rng) % (uint64_t)n_series);
-    }
-    int64_t day_rows = per_series * DAY_MS / (o->days * DAY_MS);
-    for (int k = 0; k < Q__COUNT; k++) {
-        int64_t since = end_ms - (qdefs[k].last_day ? DAY_MS : o->days * DAY_MS), min_rows = -1;
-        int64_t max_rows = 0;
-        for (int64_t i = 0; i < o->queries; i++) {
-            char sensor[32];
-            int64_t n = 0;
-            snprintf(sensor, sizeof(sensor), "s%06" PRId64, pick[i]);
-            double t = now_s();
-            if (run_query((enum qkind)k, st[k], path, devnull, sensor, since, end_ms, &n) != 0) {
-                goto out;
-            }
-            lat[i] = 1e3 * (now_s() - t);
-            min_rows = min_rows < 0 || n < min_rows ? n : min_rows;
-            max_rows = n > max_rows ? n : max_rows;
-        }
-        /* A query that found nothing would time nothing. */
-        int64_t want = qdefs[k].last_day ? day_rows : per_series;
-        if (k != Q_CLI_DAYS && (min_rows < want * 9 / 10 || max_rows > want + want / 10 + 2)) {
-            fprintf(stderr,
-                    "bench_storage: %s returned %" PRId64 "..%" PRId64
-                    " rows a series, expected about %" PRId64 "\n",
-                    qdefs[k].name, min_rows, max_rows, want);
-            goto out;
-        }
-        qsort(lat, (size_t)o->queries, sizeof(double), cmp_double);
-        printf("query %s, %s: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%" PRId64
-               " random series, %" PRId64 "%s rows each) (target <= 50 ms)\n",
-               label, qdefs[k].name, pct(lat, (size_t)o->queries, 50),
-               pct(lat, (size_t)o->queries, 99), lat[o->queries - 1], o->queries, max_rows,
-               k == Q_AGG ? " counted" : "");
-        fflush(stdout);
-    }
-    ret = 0;
-out:
-    for (int k = 0; k < Q__COUNT; k++) {
-        sqlite3_finalize(st[k]);
-    }
-    sqlite3_close(h);
-    if (devnull != NULL) {
-        fclose(devnull);
-    }
-    free(lat);
-    free(pick);
-    return ret;
-}
-
 /* Builds a database of o->rows readings of n_series series over o->days days through st_db,
  * queries it with the staging table empty, fills the staging table to just below the merge
  * threshold with newer readings, and queries it again. */
@@ -731,19 +511,19 @@ static int bench_query_shape(const opts *o, const char *dir, int64_t n_series) {
             per_series, (double)step / 1000.0);
     for (int64_t done = 0; done < total; done += tenth) {
         int64_t n = total - done < tenth ? total - done : tenth;
-        double t = now_s();
+        double t = bs_now_s();
         if (write_readings(&w, &g, n, false) != 0) {
             goto out;
         }
-        last_rate = (double)n / (now_s() - t);
+        last_rate = (double)n / (bs_now_s() - t);
         fprintf(stderr, "  built %" PRId64 " rows, %.0f rows/s for the last %" PRId64 "\n",
                 done + n, last_rate, n);
     }
-    double t = now_s();
+    double t = bs_now_s();
     if (w.staged > 0 && merge_now(&w) != 0) {
         goto out;
     }
-    double secs = w.write_s + now_s() - t;
+    double secs = w.write_s + bs_now_s() - t;
     snprintf(label, sizeof(label), "%" PRId64 " x %" PRId64, n_series, per_series);
     printf("build %s: %.0f rows/s through st_db, merges included, %" PRId64 " readings in %.0f s;"
            " %.0f rows/s for the last tenth (merges %.0f%% of the time, %" PRId64
@@ -756,7 +536,7 @@ static int bench_query_shape(const opts *o, const char *dir, int64_t n_series) {
     int64_t end = T0_MS + per_series * step;
     snprintf(label, sizeof(label), "%" PRId64 " x %" PRId64 ", staging empty", n_series,
              per_series);
-    if (query_pass(o, path, label, n_series, end, per_series, true) != 0) {
+    if (bs_query_pass(o->queries, o->days, path, label, n_series, end, per_series, true) != 0) {
         goto out;
     }
     /* Staging full: as many newer readings as st_db stages before it merges, still staged. */
@@ -767,7 +547,7 @@ static int bench_query_shape(const opts *o, const char *dir, int64_t n_series) {
     end = T0_MS + (g.next + n_series - 1) / n_series * step;
     snprintf(label, sizeof(label), "%" PRId64 " x %" PRId64 ", staging full (%" PRId64 " rows)",
              n_series, per_series, more);
-    if (query_pass(o, path, label, n_series, end, per_series, false) != 0) {
+    if (bs_query_pass(o->queries, o->days, path, label, n_series, end, per_series, false) != 0) {
         goto out;
     }
     ret = 0;

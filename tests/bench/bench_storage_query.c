@@ -35,6 +35,7 @@ enum qkind {
     Q_30D,
     Q_24H,
     Q_24H_TS,
+    Q_CLI_SQL,
     Q_CLI_OPEN,
     Q_CLI_DAYS,
     Q_CLI_30D,
@@ -64,6 +65,13 @@ static const struct {
                   "SELECT ts_ms, ts, value, anomaly FROM v_readings WHERE sensor = ?1"
                   " AND metric = ?2 AND ts >= ?5 AND ts < ?6 ORDER BY ts",
                   true},
+    /* The SQL that st_query_readings runs (storage/st_query.c) without the output: tells the
+     * query from the formatting. Keep it in step with st_query.c. */
+    [Q_CLI_SQL] = {"iotgw query's SQL alone, rows 30d",
+                   "SELECT sensor, metric, ts_ms, ts, value, anomaly FROM v_readings WHERE 1"
+                   " AND sensor GLOB ?1 AND metric GLOB ?2 AND ts_ms >= ?3 AND ts_ms < ?4"
+                   " ORDER BY ts_ms, sensor, metric LIMIT ?5",
+                   false},
     /* What every `iotgw query` pays before its query: open, check the schema, close. */
     [Q_CLI_OPEN] = {"iotgw query open+close only", NULL, false},
     [Q_CLI_DAYS] = {"iotgw query --window 1d 30d (raw)", NULL, false},
@@ -82,35 +90,51 @@ static void rfc3339(int64_t ms, char *buf, size_t len) {
     snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
 }
 
+/* Binds the parameters of qdefs[k].sql (or of its EXPLAIN) for sensor over [since, until). */
+static void bind_params(enum qkind k, sqlite3_stmt *st, const char *sensor, int64_t since,
+                        int64_t until) {
+    char a[40], b[40];
+    rfc3339(since, a, sizeof(a));
+    rfc3339(until, b, sizeof(b));
+    sqlite3_bind_text(st, 1, sensor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, "temp", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, since);
+    sqlite3_bind_int64(st, 4, until);
+    if (k == Q_24H_TS) {
+        sqlite3_bind_text(st, 5, a, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 6, b, -1, SQLITE_TRANSIENT);
+    } else if (k == Q_CLI_SQL) {
+        sqlite3_bind_int64(st, 5, ST_QUERY_LIMIT_MAX + 1);
+    }
+}
+
 /* Runs one query of kind k for sensor over [since, until); writes the rows it returned (for
  * the count+avg query: the count) to *rows. */
 static int run_query(enum qkind k, sqlite3_stmt *st, const char *path, FILE *devnull,
                      const char *sensor, int64_t since, int64_t until, int64_t *rows) {
     if (qdefs[k].sql != NULL) {
-        char a[40], b[40];
-        rfc3339(since, a, sizeof(a));
-        rfc3339(until, b, sizeof(b));
-        sqlite3_bind_text(st, 1, sensor, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, "temp", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, since);
-        sqlite3_bind_int64(st, 4, until);
-        if (sqlite3_bind_parameter_count(st) >= 6) {
-            sqlite3_bind_text(st, 5, a, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(st, 6, b, -1, SQLITE_TRANSIENT);
-        }
+        bind_params(k, st, sensor, since, until);
         int64_t n = 0;
         double sum = 0;
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             /* Fetch every column, as a client does. */
-            if (k == Q_AGG) {
-                n = sqlite3_column_int64(st, 0);
-                sum += sqlite3_column_double(st, 1);
-            } else {
-                n++;
-                sum += (double)sqlite3_column_int64(st, 0) + sqlite3_column_bytes(st, 1) +
-                       sqlite3_column_double(st, 2) + sqlite3_column_double(st, 3);
+            for (int c = 0; c < sqlite3_column_count(st); c++) {
+                switch (sqlite3_column_type(st, c)) {
+                case SQLITE_INTEGER:
+                    sum += (double)sqlite3_column_int64(st, c);
+                    break;
+                case SQLITE_FLOAT:
+                    sum += sqlite3_column_double(st, c);
+                    break;
+                case SQLITE_TEXT:
+                    sum += sqlite3_column_bytes(st, c);
+                    break;
+                default:
+                    break;
+                }
             }
+            n = k == Q_AGG ? sqlite3_column_int64(st, 0) : n + 1;
         }
         sqlite3_reset(st);
         sink = sum;
@@ -153,13 +177,16 @@ static int run_query(enum qkind k, sqlite3_stmt *st, const char *path, FILE *dev
     return ret;
 }
 
-static void print_plan(sqlite3 *h, enum qkind k) {
+/* The plan with the parameters bound: SQLite plans a GLOB with a bound pattern again once it
+ * knows the pattern. */
+static void print_plan(sqlite3 *h, enum qkind k, int64_t since, int64_t until) {
     char sql[1024];
     sqlite3_stmt *st = NULL;
     snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", qdefs[k].sql);
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
         return;
     }
+    bind_params(k, st, "s000000", since, until);
     fprintf(stderr, "  plan of %s:", qdefs[k].name);
     while (sqlite3_step(st) == SQLITE_ROW) {
         fprintf(stderr, " [%s]", (const char *)sqlite3_column_text(st, 3));
@@ -195,7 +222,7 @@ int bs_query_pass(int64_t queries, int64_t days, const char *path, const char *l
             goto out;
         }
         if (plans && qdefs[k].sql != NULL) {
-            print_plan(h, (enum qkind)k);
+            print_plan(h, (enum qkind)k, end_ms - days * DAY_MS, end_ms);
         }
     }
     if (plans) {

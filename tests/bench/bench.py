@@ -6,6 +6,8 @@ Figures, each measured against a reference taken in the same run:
            the same time; and a bare paho MQTTAsync subscriber vs mosquitto_sub
   rss      peak RSS of `iotgw run` at two series counts and the cost of one more series
   latency  publish-to-alert latency at a fixed offered rate
+  storage  the storage layer alone (bench_storage, C): insert rate through st_db vs plain SQLite,
+           one-series query latency in a 50M-row database, bytes on disk per reading
 
 Nothing here asserts a timing: a run fails only when data goes missing or a tool fails.
 """
@@ -662,6 +664,24 @@ def latency_run(a, tmp, label, extra):
          f"{xs[-1] / 1000:.2f} ms (target p99 <= 5 ms){leg}")
 
 
+# ---- 5. storage -------------------------------------------------------------------------------
+
+def bench_storage(a, tmp):
+    """bench_storage prints its own figures; each line gets the prefix "storage "."""
+    exe = tool("BENCH_STORAGE", "build/tests/bench/bench_storage")
+    argv = [exe, "--dir", tmp]
+    if a.smoke:
+        argv.append("--smoke")
+    if a.storage_rows:
+        argv += ["--rows", str(a.storage_rows)]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    track(p)
+    for line in p.stdout:
+        emit("storage " + line.rstrip("\n"))
+    if p.wait() != 0:
+        sys.exit(f"bench: bench_storage failed (exit {p.returncode})")
+
+
 # ---- main -------------------------------------------------------------------------------------
 
 def main():
@@ -673,8 +693,10 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes: proves the scripts work, the figures mean nothing")
-    ap.add_argument("--only", default="replay,e2e,rss,latency",
-                    help="comma-separated subset of replay,e2e,rss,latency")
+    ap.add_argument("--only", default="replay,e2e,rss,latency,storage",
+                    help="comma-separated subset of replay,e2e,rss,latency,storage")
+    ap.add_argument("--storage-rows", type=int, default=0, metavar="N",
+                    help="readings in the storage query database (default 50000000)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--runs", type=int, default=3, help="replay runs (best is reported)")
     ap.add_argument("--raw-qos0", action="store_true",
@@ -697,7 +719,7 @@ def main():
         a.deadline = 600
     harness.IOTGW = tool("IOTGW_BIN", "build/iotgw", "build/gateway/iotgw")
     only = set(a.only.split(","))
-    unknown = only - {"replay", "e2e", "rss", "latency"}
+    unknown = only - {"replay", "e2e", "rss", "latency", "storage"}
     if unknown:
         ap.error(f"--only: unknown {','.join(sorted(unknown))}")
     tmp = tempfile.mkdtemp(prefix="iotgw-bench-")
@@ -705,7 +727,7 @@ def main():
          f"{os.cpu_count()} CPUs{' (smoke sizes)' if a.smoke else ''}")
     try:
         for name, fn in (("replay", bench_replay), ("e2e", bench_e2e), ("rss", bench_rss),
-                         ("latency", bench_latency)):
+                         ("latency", bench_latency), ("storage", bench_storage)):
             if name in only:
                 fn(a, tmp)
     finally:

@@ -38,10 +38,7 @@
 #define MAX_BATCH 1000000
 
 /* One reading as the writer hands it to storage. */
-typedef struct row {
-    int64_t series_id, ts_ms;
-    double value, anomaly; /* anomaly: NaN when not scored */
-} row;
+typedef st_reading_row row;
 
 typedef struct opts {
     const char *dir;
@@ -105,17 +102,10 @@ static void gen_fill(gen *g, row *rows, size_t n) {
 /* The one place where readings enter st_db. When the multi-row st_db_insert_readings(db,
  * rows, n) exists, the loop becomes `return st_db_insert_readings(db, rows, n);` (and row
  * becomes its row type). */
+/* The writer's path: multi-row statements; generated histories go forward in time per series,
+ * so no row may repeat another (the writer's n_maybe_dup is 0). */
 static int insert_rows(st_db *db, const row *rows, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        int ret = isnan(rows[i].anomaly)
-                      ? st_db_insert_reading(db, rows[i].series_id, rows[i].ts_ms, rows[i].value)
-                      : st_db_insert_reading_scored(db, rows[i].series_id, rows[i].ts_ms,
-                                                    rows[i].value, rows[i].anomaly);
-        if (ret != 0) {
-            return ret;
-        }
-    }
-    return 0;
+    return st_db_insert_readings(db, rows, n, 0, NULL);
 }
 
 /* The default merge threshold of st_db.h: max(262144, 64 x number of series). */

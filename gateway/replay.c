@@ -203,14 +203,16 @@ int gw_cmd_replay(int argc, char **argv) {
     }
     if (!quiet || bad + no_space + st.rows_failed > 0) {
         fprintf(stderr,
-                "replay: %llu lines, %llu readings, %llu stored, %llu late, %llu summaries, "
+                "replay: %llu lines, %llu readings, %llu stored, %llu copies skipped, %llu late, "
+                "%llu summaries, "
                 "%llu alerts, %llu series, %llu bad messages, %llu lines without a space, "
                 "%llu rows failed, %.2f s (%.0f readings/s)\n",
                 (unsigned long long)lines, (unsigned long long)st.readings,
-                (unsigned long long)st.rows_stored, (unsigned long long)st.late_readings,
-                (unsigned long long)st.summaries, (unsigned long long)st.alerts,
-                (unsigned long long)st.series, (unsigned long long)bad,
-                (unsigned long long)no_space, (unsigned long long)st.rows_failed, secs,
+                (unsigned long long)st.rows_stored, (unsigned long long)st.rows_duplicate,
+                (unsigned long long)st.late_readings, (unsigned long long)st.summaries,
+                (unsigned long long)st.alerts, (unsigned long long)st.series,
+                (unsigned long long)bad, (unsigned long long)no_space,
+                (unsigned long long)st.rows_failed, secs,
                 secs > 0 ? (double)st.readings / secs : 0.0);
         for (int i = 1; i < GW_DEC_REASON_COUNT; i++) {
             if (st.decode_errors[i] > 0) {

@@ -123,6 +123,7 @@ static void publish_stats(gw_mqtt *mqtt, gw_pipeline *p, const gw_config *cfg) {
     add_num(o, "ingest_dropped", (double)st.ingest_dropped);
     add_num(o, "series_rejected", (double)st.series_rejected);
     add_num(o, "redeliveries_dropped", (double)st.redeliveries_dropped);
+    add_num(o, "redeliveries_stored_only", (double)st.redeliveries_stored_only);
     add_num(o, "series", (double)st.series);
     add_num(o, "summaries", (double)st.summaries);
     add_num(o, "alerts", (double)st.alerts);

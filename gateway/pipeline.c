@@ -178,6 +178,13 @@ static int route_reading(void *ctx, const char *sensor, const char *metric, int6
         }
         s->last_arrival_ms = ts_ms;
     }
+    uint32_t id = s->id;
+    if (ts_ms > s->newest_ms) {
+        s->newest_ms = ts_ms;
+    } else if (p->cur_dup) {
+        id |= GW_READING_SEEN;
+        atomic_fetch_add_explicit(&p->redeliveries_stored_only, 1, memory_order_relaxed);
+    }
     int k = (int)(s->hash % (uint32_t)p->n_workers);
     gw_batch *b = p->route[k];
     if (b == NULL) {
@@ -192,7 +199,7 @@ static int route_reading(void *ctx, const char *sensor, const char *metric, int6
         p->stream_max_ts = ts_ms;
         p->stream_seen = true;
     }
-    b->readings[b->n_readings++] = (an_reading){s->id, NAN, ts_ms, value};
+    b->readings[b->n_readings++] = (an_reading){id, NAN, ts_ms, value};
     atomic_fetch_add_explicit(&p->readings, 1, memory_order_relaxed);
     if (b->n_readings == GW_BATCH_READINGS) {
         flush_route(p, k);
@@ -375,6 +382,7 @@ static void *decode_main(void *arg) {
                 free(m);
                 continue;
             }
+            p->cur_dup = m->dup;
             decode_one(p, m->data, m->topic_len, m->data + m->topic_len + 1, m->payload_len,
                        m->arrival_ms);
             free(m);
@@ -636,6 +644,7 @@ void gw_pipeline_stats_get(gw_pipeline *p, gw_pipeline_stats *st) {
     st->summaries_failed = atomic_load(&p->summaries_failed);
     st->series = gw_series_count(p->series);
     st->redeliveries_dropped = atomic_load(&p->redeliveries_dropped);
+    st->redeliveries_stored_only = atomic_load(&p->redeliveries_stored_only);
     size_t n = 0;
     gw_queue_stats_get(p->ingest_q, &st->queues[n++]);
     for (int i = 0; i < p->n_workers; i++) {

@@ -50,7 +50,9 @@ typedef struct gw_pipeline_stats {
     uint64_t summaries;        /* window summaries committed */
     uint64_t summaries_failed; /* window summaries lost (out of memory, failed transaction) */
     uint64_t series;
-    uint64_t redeliveries_dropped; /* MQTT redeliveries (DUP) of messages already taken */
+    uint64_t redeliveries_dropped;     /* MQTT redeliveries (DUP) of messages already taken */
+    uint64_t redeliveries_stored_only; /* readings of other DUP messages not newer than their
+                                          series: stored (copies skipped), not re-analysed */
     size_t n_queues;
     gw_queue_stats queues[2 + 64 + 1];
 } gw_pipeline_stats;

@@ -20,6 +20,12 @@
 #define GW_MAX_WORKERS     64
 
 /* A message copied out of paho: topic and payload follow the struct. */
+/* Set in an_reading.series by the decode stage (series ids stay below 2^31, see
+ * pipeline.max_series): a reading of a DUP message that is not newer than the newest reading
+ * of its series routed so far, i.e. a redelivery the rules have seen. Workers store it and
+ * skip the rules. */
+#define GW_READING_SEEN (UINT32_C(1) << 31)
+
 typedef struct gw_msg {
     int64_t arrival_ms;
     uint32_t topic_len;
@@ -128,6 +134,7 @@ struct gw_pipeline {
     int64_t stream_max_ts;
     int64_t next_stream_tick;
     bool stream_seen;
+    bool cur_dup; /* decode thread: the message being decoded has the DUP flag */
     gw_worker_arg worker_args[GW_MAX_WORKERS];
     bool started, stopped;
     bool decode_running, pub_running;
@@ -156,7 +163,7 @@ struct gw_pipeline {
      * drop a redelivered (DUP) message seen already. Decode thread only. */
     uint64_t *seen[2];
     size_t n_seen;
-    atomic_uint_fast64_t redeliveries_dropped;
+    atomic_uint_fast64_t redeliveries_dropped, redeliveries_stored_only;
 
     atomic_bool ingest_stalled;
     gw_ratelimit decode_rl;

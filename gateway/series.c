@@ -141,6 +141,7 @@ int gw_series_intern(gw_series_registry *r, const char *sensor, const char *metr
     s->db_id = 0;
     s->last_stored_ms = INT64_MIN;
     s->last_arrival_ms = INT64_MIN;
+    s->newest_ms = INT64_MIN;
     /* Keep the load factor under one half. */
     if ((id + 1) * 2 > r->n_slots) {
         if (grow_slots(r) != 0) {

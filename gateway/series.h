@@ -20,6 +20,7 @@ typedef struct gw_series {
     int64_t last_stored_ms;  /* owned by the writer: newest ts stored, INT64_MIN = none yet */
     int64_t last_arrival_ms; /* owned by the decode thread: newest arrival time given to a
                                 reading without its own ts, INT64_MIN = none yet */
+    int64_t newest_ms;       /* owned by the decode thread: newest ts routed, INT64_MIN = none */
 } gw_series;
 
 typedef struct gw_series_registry gw_series_registry;

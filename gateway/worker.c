@@ -345,8 +345,14 @@ static void emit_summary(void *ctx, const an_window_summary *sum) {
     b->summaries[b->n_summaries++] = (gw_summary_ev){*sum, ec->series};
 }
 
-static void process(worker *wk, const an_reading *r) {
+static void process(worker *wk, const an_reading *in) {
     gw_pipeline *p = wk->p;
+    an_reading rd = *in;
+    const an_reading *r = &rd;
+    /* A redelivery the rules have seen already goes to the storage only (which skips it
+     * when it is a copy): fed to the rules again, out of order, it could raise again. */
+    bool seen = (rd.series & GW_READING_SEEN) != 0;
+    rd.series &= ~GW_READING_SEEN;
     gw_series *s = gw_series_get(p->series, r->series);
     wstate *w = state_for(wk, s);
     gw_batch *b = out_batch(wk, 0);
@@ -357,7 +363,7 @@ static void process(worker *wk, const an_reading *r) {
     }
     an_reading *out = &b->readings[b->n_readings++];
     *out = *r;
-    if (w == &empty_state) {
+    if (w == &empty_state || seen) {
         return;
     }
     if (p->has_windows) {

@@ -506,7 +506,8 @@ class MqttTests(unittest.TestCase):
               f"{', '.join(f'{r:.1f}' for r in restarts)} s")
         print(f"  publisher: {s.connects} connects, {s.resent} messages resent (DUP) after a "
               f"broker restart; gateway: {doc['messages_in']} messages in, "
-              f"{doc['redeliveries_dropped']} DUP redeliveries dropped")
+              f"{doc['redeliveries_dropped']} DUP redeliveries dropped, "
+              f"{doc['redeliveries_stored_only']} stored without the rules")
         print(f"  stored: {sum(got.values())} rows, {len(got)} distinct readings; missing "
               f"{len(missing)} {missing[:5]}; not published {len(extra)} {extra[:5]}; stored "
               f"more than once {len(twice)} (stream indexes {index_ranges(ts_twice)}; "
@@ -527,6 +528,9 @@ class MqttTests(unittest.TestCase):
                   f"({len(got_ids) - len(set(got_ids))} duplicates, dropped by id), "
                   f"{len(ids - set(got_ids))} missing, {len(bad)} not an alert {bad[:3]}")
         self.assertEqual(bad, [], "alert messages that are not an alert document")
+        # Each boiler reading flips its boiler between 35 and 25: one transition each, no more.
+        # A redelivered reading fed to the rules again, out of order, would add transitions.
+        self.assertEqual(len(ids), n // 500, "alert transitions: one per boiler reading")
         # Stats were published as JSON.
         for key in ("messages_in", "readings", "decode_errors", "late_readings", "queues",
                     "ingest_dropped", "alerts", "alerts_published", "outbox_backlog",

@@ -203,15 +203,25 @@ typedef struct params {
     int64_t since, until, window, limit;
 } params;
 
+/* A pattern without *, ? or [ matches one name: "=" lets SQLite use the series key and the
+ * order of the readings, where GLOB would scan the series and sort the result. */
+static const char *match_op(const char *pattern) {
+    return strpbrk(pattern, "*?[") != NULL ? " GLOB " : " = ";
+}
+
 /* The conditions of a filter on a view with sensor and metric columns, and time column col
  * bounded by p->since and p->until unless they are unbounded. */
 static void sql_where(sql_text *t, const params *p, const char *col) {
     sql_add(t, " WHERE 1");
     if (p->sensor != NULL) {
-        sql_add(t, " AND sensor GLOB :sensor");
+        sql_add(t, " AND sensor");
+        sql_add(t, match_op(p->sensor));
+        sql_add(t, ":sensor");
     }
     if (p->metric != NULL) {
-        sql_add(t, " AND metric GLOB :metric");
+        sql_add(t, " AND metric");
+        sql_add(t, match_op(p->metric));
+        sql_add(t, ":metric");
     }
     if (p->since != INT64_MIN) {
         sql_add(t, " AND ");

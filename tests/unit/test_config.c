@@ -51,15 +51,9 @@ static void expect_error(const char *text, const char *want) {
     free(c);
 }
 
-/* The repository root, from this file's path (absolute in CMake builds). */
+/* A file of the source tree (IOTGW_SOURCE_DIR: set by tests/unit/CMakeLists.txt). */
 static void repo_path(char *out, size_t n, const char *rel) {
-    const char *me = __FILE__;
-    const char *tail = strstr(me, "tests/unit/test_config.c");
-    if (tail) {
-        snprintf(out, n, "%.*s%s", (int)(tail - me), me, rel);
-    } else {
-        snprintf(out, n, "../../%s", rel);
-    }
+    snprintf(out, n, "%s%s", IOTGW_SOURCE_DIR, rel);
 }
 
 static char *read_all(const char *path, size_t *len) {

@@ -300,6 +300,25 @@ static int map_rc(const char *path, int rc) {
     }
 }
 
+/* Appends to db->err which file keeps a writer out: the database, its -wal or -shm file
+ * (SQLite creates those with the database's mode, so a file that was read-only leaves them
+ * read-only after it is made writable again), or the directory. */
+static void name_read_only(st_db *db) {
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char path[4096];
+    size_t n = strlen(db->err);
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", db->path, suffix[i]);
+        if (access(path, F_OK) == 0 && access(path, W_OK) != 0) {
+            snprintf(db->err + n, sizeof(db->err) - n, " (%.200s is not writable)", path);
+            return;
+        }
+    }
+    if (read_only_place(db->path)) {
+        snprintf(db->err + n, sizeof(db->err) - n, " (its directory is not writable)");
+    }
+}
+
 /* Records "<what>: <sqlite message>" and returns the ST_E* code of rc (an SQLite code). */
 static int fail(st_db *db, const char *what, int rc) {
     const char *msg = db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc);
@@ -612,6 +631,9 @@ int st_db_open(st_db **out, const char *path, const st_db_opts *opts, char *err,
     return 0;
 
 fail_open:
+    if (ret == ST_EREADONLY && !opts->read_only) {
+        name_read_only(db);
+    }
     if (err != NULL && errlen > 0) {
         snprintf(err, errlen, "%s", db->err);
     }

@@ -228,6 +228,11 @@ class Faults(unittest.TestCase):
     def test_missing_directory(self):
         self.db = os.path.join(self.tmp, "not", "yet", "gw.db")
         self.start({"path": self.db})
+        r = subprocess.run([IOTGW, "check", "-c", self.gw.cfg_path], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("storage.path: directory", r.stderr)
+        self.assertIn("does not exist", r.stderr)
         st = self.wait_storage("fault", "unavailable")
         self.assertIn("unable to open", st["error"])
         self.assertIn("ERROR writer: storage fault (unavailable)", self.gw.text())

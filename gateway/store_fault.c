@@ -137,9 +137,16 @@ bool gw_sf_hold_next(const gw_sf_hold *h, gw_sf_cursor *c, gw_batch *b) {
     b->tick = GW_TICK_NONE;
     b->tick_ms = 0;
     b->tick_rules = NULL;
-    memcpy(b->readings, h->readings + r0, b->n_readings * sizeof(*b->readings));
-    memcpy(b->summaries, h->summaries + s0, b->n_summaries * sizeof(*b->summaries));
-    memcpy(b->preds, h->preds + p0, b->n_preds * sizeof(*b->preds));
+    /* An array never used is NULL, and memcpy wants a pointer even for 0 bytes. */
+    if (b->n_readings > 0) {
+        memcpy(b->readings, h->readings + r0, b->n_readings * sizeof(*b->readings));
+    }
+    if (b->n_summaries > 0) {
+        memcpy(b->summaries, h->summaries + s0, b->n_summaries * sizeof(*b->summaries));
+    }
+    if (b->n_preds > 0) {
+        memcpy(b->preds, h->preds + p0, b->n_preds * sizeof(*b->preds));
+    }
     return b->n_readings + b->n_summaries + b->n_preds > 0;
 }
 

@@ -160,9 +160,16 @@ void writer__hand_to_publisher(writer *w, gw_pub_item *it) {
             gw__pub_item_free(it);
             return;
         }
-        gw_log_limited(&p->store_rl, GW_LOG_WARN, "writer",
-                       "publisher queue full: alert %lld stays in the outbox until restart",
-                       (long long)it->id);
+        if (it->id > 0) {
+            gw_log_limited(&p->store_rl, GW_LOG_WARN, "writer",
+                           "publisher queue full: alert %lld stays in the outbox until restart",
+                           (long long)it->id);
+        } else {
+            gw_log_limited(&p->store_rl, GW_LOG_WARN, "writer",
+                           "publisher queue full: an alert raised while storage fails is not "
+                           "published now; it goes to the outbox when storage recovers and "
+                           "out at the next start");
+        }
         gw__pub_item_free(it);
     }
 }

@@ -75,6 +75,7 @@ class Faults(unittest.TestCase):
 
     def wait_storage(self, state, fault=None, timeout=60):
         def cond():
+            self.assertIsNone(self.gw.proc.poll(), "the gateway exited:\n" + self.gw.text())
             st = self.storage_state()
             return st if st and st["state"] == state and (fault is None or
                                                           st.get("fault") == fault) else None

@@ -107,7 +107,10 @@ static int append_str(char *buf, size_t len, int used, const char *key, const ch
 
 int gw_alert_json(const st_alert_out *a, char *buf, size_t len) {
     char ts[32];
-    int used = snprintf(buf, len, "{\"id\":%lld", (long long)a->id);
+    /* An alert published while storage fails has no outbox id yet (a negative one inside
+     * the gateway): subscribers see "id": null and "stored": false. */
+    int used = a->id > 0 ? snprintf(buf, len, "{\"id\":%lld", (long long)a->id)
+                         : snprintf(buf, len, "{\"id\":null,\"stored\":false");
     if (used < 0 || (size_t)used >= len) {
         return -1;
     }

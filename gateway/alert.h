@@ -11,7 +11,8 @@
  * "kind":"high","state":"raised","severity":"warning","rule":"hot","value":31.5,
  * "threshold":30,"ts":"2024-05-01T12:00:00.000Z","message":"..."}, plus for some kinds the
  * figure behind the alert: "rate" (per second), "silence_ms", "eta" (trend: predicted
- * crossing, RFC 3339), "shift" (drift), "score" (anomaly). Strings are escaped.
+ * crossing, RFC 3339), "shift" (drift), "score" (anomaly). Strings are escaped. An id <= 0 (an
+ * alert not stored, during a storage fault) gives "id":null,"stored":false.
  * Returns the length written (without NUL), or -1 when buf is too small. */
 int gw_alert_json(const st_alert_out *a, char *buf, size_t len);
 

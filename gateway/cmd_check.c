@@ -3,10 +3,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f) {
     fputs("usage: iotgw check -c FILE\n"
@@ -26,6 +29,21 @@ static int usage_error(const char *fmt, const char *arg) {
     fputs("\n", stderr);
     usage(stderr);
     return 2;
+}
+
+/* A database in a directory that does not exist is no config error (iotgw run starts, reports
+ * the storage fault and waits for the directory), but most likely a mistake: say so. */
+static void warn_missing_dir(const char *file, const char *path) {
+    char dir[PATH_MAX];
+    struct stat st;
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *d = dirname(dir);
+    if (stat(d, &st) != 0 && errno == ENOENT) {
+        fprintf(stderr,
+                "%s: warning: storage.path: directory %s does not exist; iotgw run would start, "
+                "report the storage fault \"unavailable\" and wait for it\n",
+                file, d);
+    }
 }
 
 int gw_cmd_check(int argc, char **argv) {
@@ -85,6 +103,7 @@ int gw_cmd_check(int argc, char **argv) {
         goto free_cfg;
     }
     printf("%s: ok (%zu subscriptions, %zu rules)\n", file, cfg->n_subs, cfg->n_rules);
+    warn_missing_dir(file, cfg->storage.path);
     status = 0;
     gw_topic_map_free(map);
 free_cfg:

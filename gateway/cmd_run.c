@@ -143,6 +143,20 @@ static void publish_stats(gw_mqtt *mqtt, gw_pipeline *p, const gw_config *cfg) {
         cJSON_AddItemToArray(qs, j);
     }
     cJSON_AddItemToObject(o, "queues", qs);
+    cJSON *sto = cJSON_CreateObject();
+    if (sto != NULL) {
+        const gw_sf_status *sf = &st.storage;
+        cJSON_AddItemToObject(sto, "state", cJSON_CreateString(gw_sf_kind_name(sf->kind)));
+        add_num(sto, "faults", (double)sf->faults);
+        add_num(sto, "readings_held", (double)sf->readings_held);
+        add_num(sto, "rows_held", (double)sf->rows_held);
+        add_num(sto, "readings_shed", (double)sf->readings_shed);
+        add_num(sto, "summaries_shed", (double)sf->summaries_shed);
+        add_num(sto, "predictions_shed", (double)sf->preds_shed);
+        add_num(sto, "alerts_unstored", (double)sf->alerts_unstored);
+        add_num(sto, "alerts_shed", (double)sf->alerts_shed);
+        cJSON_AddItemToObject(o, "storage", sto);
+    }
     int64_t backlog = 0, bytes = 0;
     if (db_figures(cfg->storage.path, &backlog, &bytes) == 0) {
         add_num(o, "outbox_backlog", (double)backlog);
@@ -159,6 +173,44 @@ static void publish_stats(gw_mqtt *mqtt, gw_pipeline *p, const gw_config *cfg) {
         GW_DEBUG("run", "stats not published: not connected");
     }
     free(text);
+}
+
+/* The retained <prefix>/status/storage: published once connected, at every change of the
+ * storage state, after every reconnect, and while a fault lasts every 5 s when its counts
+ * changed. A publish that fails (not connected) is tried again at the next call. */
+typedef struct storage_pub {
+    bool done;
+    uint64_t seq;
+    unsigned connects;
+    int64_t next_ms;
+    char last[512];
+} storage_pub;
+
+static void publish_storage(gw_mqtt *mqtt, gw_pipeline *p, const gw_config *cfg, storage_pub *sp) {
+    gw_sf_status st;
+    char json[512];
+    gw_pipeline_storage_status(p, &st);
+    int n = gw_sf_status_json(&st, json, sizeof(json));
+    unsigned connects = gw_mqtt_connects(mqtt);
+    int64_t now = gw_mono_ms();
+    if (n < 0 || connects == 0) {
+        return;
+    }
+    bool due = !sp->done || st.seq != sp->seq || connects != sp->connects ||
+               (st.kind != GW_SF_OK && now >= sp->next_ms && strcmp(json, sp->last) != 0);
+    if (!due) {
+        return;
+    }
+    char topic[GW_CFG_STR + 16];
+    snprintf(topic, sizeof(topic), "%s/status/storage", cfg->output.prefix);
+    if (gw_mqtt_publish(mqtt, topic, json, (size_t)n, 1, true) != 0) {
+        return;
+    }
+    sp->done = true;
+    sp->seq = st.seq;
+    sp->connects = connects;
+    sp->next_ms = now + 5000;
+    snprintf(sp->last, sizeof(sp->last), "%s", json);
 }
 
 /* SIGHUP: the rules of the config file are read again and replace the running ones; the rest of
@@ -298,7 +350,7 @@ int gw_cmd_run(int argc, char **argv) {
         GW_ERROR("run", "%s", err);
         goto out_cfg;
     }
-    gw_pipeline_opts po = {.sink = &gw_mqtt_sink, .sink_ctx = mqtt};
+    gw_pipeline_opts po = {.sink = &gw_mqtt_sink, .sink_ctx = mqtt, .storage_retry = true};
     if (gw_pipeline_new(&p, cfg, &po, err, sizeof(err)) != 0) {
         GW_ERROR("run", "%s", err);
         goto out_mqtt;
@@ -333,6 +385,10 @@ int gw_cmd_run(int argc, char **argv) {
         }
         backoff_s = backoff_s < 30 ? backoff_s * 2 : 30;
     }
+    storage_pub spub = {0};
+    if (!stop) {
+        publish_storage(mqtt, p, cfg, &spub);
+    }
     int64_t next_stats = gw_mono_ms() + stats_s * 1000;
     const int64_t pub_every = cfg->output.stats_interval_ms;
     int64_t next_pub = gw_mono_ms() + pub_every;
@@ -354,6 +410,7 @@ int gw_cmd_run(int argc, char **argv) {
             publish_stats(mqtt, p, cfg);
             next_pub = gw_mono_ms() + pub_every;
         }
+        publish_storage(mqtt, p, cfg, &spub);
     }
     if (cfg->mqtt.session_expiry_ms > 0) {
         /* A persistent session: disconnecting stops the inflow and the broker keeps the

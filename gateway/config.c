@@ -218,6 +218,15 @@ static const opt storage_opts[] = {
         "Commit after at most this many rows."),
     OPT("tick_ms", O_INT(gw_config, storage.tick_ms, 1, 60000), "100",
         "Commit at least this often, in milliseconds."),
+    OPT("max_size", O_INT64(gw_config, storage.max_size, 65536, 17592186044416LL), "17592186044416",
+        "Largest database file, in bytes (whole pages); beyond, writes fail as on a full disk "
+        "(storage fault \"full\", docs/history.md). The default is SQLite's own limit."),
+    OPT("busy_timeout", O_DURATION_POS(gw_config, storage.busy_timeout_ms, 600000), "5s",
+        "How long a write waits for another program's lock on the database before it counts "
+        "as a storage fault (locked)."),
+    OPT("fault_buffer", O_INT(gw_config, storage.fault_buffer, 0, 100000000), "100000",
+        "Rows held in memory while storage fails (a reading takes 24 bytes, a summary 144); "
+        "newer rows beyond are shed and counted."),
 };
 static const opt_table storage_table = {TABLE(storage_opts)};
 

@@ -71,6 +71,11 @@ typedef struct gw_config {
         bool raw;              /* "storage.raw", store raw readings, default true */
         int batch_rows;        /* "storage.batch_rows", default 5000, 1..1000000 */
         int tick_ms;           /* "storage.tick_ms", commit at least this often, default 100 */
+
+        /* Storage faults (docs/history.md). */
+        int64_t max_size;        /* "storage.max_size", bytes, default 16 TiB (SQLite's limit) */
+        int64_t busy_timeout_ms; /* "storage.busy_timeout", default 5s */
+        int fault_buffer;        /* "storage.fault_buffer", rows held during a fault, 100000 */
     } storage;
 
     struct {

@@ -31,6 +31,7 @@ struct gw_mqtt {
     bool has_password;
     atomic_bool connected;
     atomic_bool initial_done; /* the first connect and subscribe succeeded */
+    atomic_uint connects;     /* successful connects, reconnects included */
     gw_ratelimit rl;
 
     /* One pending request (connect, subscribe, unsubscribe) the main thread waits for. */
@@ -277,6 +278,7 @@ static void on_connected(void *ctx, char *cause) {
         return;
     }
     GW_INFO("mqtt", "reconnected to %s%s%s", m->uri, cause ? ": " : "", cause ? cause : "");
+    atomic_fetch_add(&m->connects, 1);
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     ro.context = m;
     if (m->v5) {
@@ -478,6 +480,7 @@ int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
     }
     atomic_store(&m->initial_done, true);
     publish_status(m, "online");
+    atomic_fetch_add(&m->connects, 1);
     return 0;
 }
 
@@ -542,6 +545,10 @@ bool gw_mqtt_is_connected(gw_mqtt *m) {
     return atomic_load(&m->connected) && MQTTAsync_isConnected(m->client);
 }
 
+unsigned gw_mqtt_connects(gw_mqtt *m) {
+    return atomic_load(&m->connects);
+}
+
 const char *gw_mqtt_uri(const gw_mqtt *m) {
     return m->uri;
 }
@@ -590,7 +597,7 @@ static int sink_send(void *ctx, const char *topic, const char *payload, size_t l
     msg.retained = retained ? 1 : 0;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     send_ctx *sc = NULL;
-    if (alert_id > 0) {
+    if (alert_id != 0) {
         sc = malloc(sizeof(*sc));
         if (sc == NULL) {
             return -ENOMEM;

@@ -42,6 +42,10 @@ void gw_mqtt_free(gw_mqtt *m);
 
 bool gw_mqtt_is_connected(gw_mqtt *m);
 
+/* How many times the client has connected so far (the first connect and every automatic
+ * reconnect): a change tells that retained messages should be published again. Any thread. */
+unsigned gw_mqtt_connects(gw_mqtt *m);
+
 /* The broker's URI (tcp://host:port or ssl://host:port); valid while m lives. */
 const char *gw_mqtt_uri(const gw_mqtt *m);
 

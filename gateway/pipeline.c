@@ -44,6 +44,7 @@ int gw_pipeline_new(gw_pipeline **out, const gw_config *cfg, const gw_pipeline_o
     pthread_cond_init(&p->ack_cv, NULL);
     pthread_mutex_init(&p->clock_mu, NULL);
     pthread_cond_init(&p->clock_cv, NULL);
+    pthread_mutex_init(&p->sf_mu, NULL);
     p->next_stream_tick = INT64_MIN;
     if (cfg->windows.n_sizes > 0) {
         p->wcfg.n_sizes = (int)cfg->windows.n_sizes;
@@ -584,6 +585,7 @@ void gw_pipeline_free(gw_pipeline *p) {
     pthread_cond_destroy(&p->ack_cv);
     pthread_mutex_destroy(&p->clock_mu);
     pthread_cond_destroy(&p->clock_cv);
+    pthread_mutex_destroy(&p->sf_mu);
     while (p->rules != NULL) {
         gw_ruleset *older = p->rules->older;
         free(p->rules);
@@ -599,7 +601,7 @@ void gw_pipeline_alert_delivered(gw_pipeline *p, int64_t alert_id) {
     }
     /* The writer marks these published; if it falls behind, the oldest marks wait for the
      * next start (the alert is then sent again, and its id lets subscribers drop it). */
-    if (alert_id > 0 && p->n_acked < p->cap_acked) {
+    if (alert_id != 0 && p->n_acked < p->cap_acked) {
         p->acked[p->n_acked++] = alert_id;
     }
     gw_pub_item *it = gw__unacked_take(p, alert_id);
@@ -653,6 +655,13 @@ void gw_pipeline_stats_get(gw_pipeline *p, gw_pipeline_stats *st) {
     gw_queue_stats_get(p->writer_q, &st->queues[n++]);
     gw_queue_stats_get(p->pub_q, &st->queues[n++]);
     st->n_queues = n;
+    gw_pipeline_storage_status(p, &st->storage);
+}
+
+void gw_pipeline_storage_status(gw_pipeline *p, gw_sf_status *st) {
+    pthread_mutex_lock(&p->sf_mu);
+    *st = p->sf;
+    pthread_mutex_unlock(&p->sf_mu);
 }
 
 void gw_pipeline_log_stats(gw_pipeline *p, const char *when) {
@@ -679,12 +688,14 @@ void gw_pipeline_log_stats(gw_pipeline *p, const char *when) {
             "%s: messages_in=%llu readings=%llu stored=%llu store_failed=%llu duplicates=%llu "
             "series=%llu "
             "late=%llu summaries=%llu alerts=%llu published=%llu ingest_dropped=%llu "
-            "series_rejected=%llu decode_errors:%s queues:%s",
+            "series_rejected=%llu storage=%s storage_faults=%llu alerts_shed=%llu "
+            "decode_errors:%s queues:%s",
             when, (unsigned long long)st.messages_in, (unsigned long long)st.readings,
             (unsigned long long)st.rows_stored, (unsigned long long)st.rows_failed,
             (unsigned long long)st.rows_duplicate, (unsigned long long)st.series,
             (unsigned long long)st.late_readings, (unsigned long long)st.summaries,
             (unsigned long long)st.alerts, (unsigned long long)st.alerts_published,
             (unsigned long long)st.ingest_dropped, (unsigned long long)st.series_rejected,
-            errs[0] ? errs : " none", qs);
+            gw_sf_kind_name(st.storage.kind), (unsigned long long)st.storage.faults,
+            (unsigned long long)st.storage.alerts_shed, errs[0] ? errs : " none", qs);
 }

@@ -14,14 +14,16 @@
 #include "config.h"
 #include "decode.h"
 #include "queue.h"
+#include "store_fault.h"
 
 typedef struct gw_pipeline gw_pipeline;
 
 /* The publisher's sink: how alerts leave the gateway. Called from the publisher thread only.
  * send() hands one message over (asynchronously); for QoS1 messages that carry an alert id
- * (> 0), the sink later calls gw_pipeline_alert_delivered(p, id) from any thread once the
+ * (!= 0), the sink later calls gw_pipeline_alert_delivered(p, id) from any thread once the
  * broker acknowledged it. Returns 0 when accepted, negative when it could not be sent now
- * (e.g. not connected); the publisher then retries with a backoff. Borrows all arguments. */
+ * (e.g. not connected); the publisher then retries with a backoff. Borrows all arguments.
+ * A negative alert id is an alert published while storage fails (not in the outbox yet). */
 typedef struct gw_sink_ops {
     int (*send)(void *ctx, const char *topic, const char *payload, size_t len, int qos,
                 bool retained, int64_t alert_id);
@@ -33,6 +35,10 @@ typedef struct gw_pipeline_opts {
     void *sink_ctx;
     int max_inflight;  /* QoS1 alerts in flight, default 64 when 0 */
     bool print_alerts; /* write each alert as a JSON line to stdout (replay) */
+
+    /* run: a database that cannot be opened is a storage fault, retried in the background,
+     * not an error of gw_pipeline_new (a file that is not an iotgw database still is). */
+    bool storage_retry;
 } gw_pipeline_opts;
 
 typedef struct gw_pipeline_stats {
@@ -42,19 +48,20 @@ typedef struct gw_pipeline_stats {
     uint64_t decode_errors[GW_DEC_REASON_COUNT];
     uint64_t series_rejected; /* readings dropped because max_series was reached */
     uint64_t rows_stored;     /* raw readings committed */
-    uint64_t rows_failed;     /* raw readings whose transaction failed */
+    uint64_t rows_failed;     /* raw readings never stored (shed during a storage fault) */
     uint64_t rows_duplicate;  /* copies of stored readings skipped by merges (redeliveries) */
     uint64_t alerts;          /* alert transitions committed */
     uint64_t alerts_published;
     uint64_t late_readings;    /* readings whose window was already summarised */
     uint64_t summaries;        /* window summaries committed */
-    uint64_t summaries_failed; /* window summaries lost (out of memory, failed transaction) */
+    uint64_t summaries_failed; /* window summaries lost (out of memory, storage fault) */
     uint64_t series;
     uint64_t redeliveries_dropped;     /* MQTT redeliveries (DUP) of messages already taken */
     uint64_t redeliveries_stored_only; /* readings of other DUP messages not newer than their
                                           series: stored (copies skipped), not re-analysed */
     size_t n_queues;
     gw_queue_stats queues[2 + 64 + 1];
+    gw_sf_status storage; /* storage fault state and its counts */
 } gw_pipeline_stats;
 
 /* Builds the pipeline: topic map, decoder, series registry, queues, and opens the database.
@@ -92,6 +99,9 @@ void gw_pipeline_free(gw_pipeline *p);
 
 /* Any thread, any time. */
 void gw_pipeline_stats_get(gw_pipeline *p, gw_pipeline_stats *st);
+
+/* The storage status alone (a copy). Any thread, any time. */
+void gw_pipeline_storage_status(gw_pipeline *p, gw_sf_status *st);
 
 /* The sink reports a PUBACK for an alert. Any thread; never blocks for long. */
 void gw_pipeline_alert_delivered(gw_pipeline *p, int64_t alert_id);

@@ -10,6 +10,7 @@
 #include "pipeline.h"
 #include "series.h"
 #include "st_db.h"
+#include "store_fault.h"
 #include "trend.h"
 #include "window.h"
 
@@ -174,6 +175,10 @@ struct gw_pipeline {
     atomic_uint_fast64_t rows_stored, rows_failed, rows_duplicate, alerts, alerts_published;
     atomic_uint_fast64_t late_readings, summaries, summaries_failed;
     int64_t next_alert_seq;
+
+    /* Storage faults: the writer's status, under sf_mu (read by stats and MQTT). */
+    pthread_mutex_t sf_mu;
+    gw_sf_status sf;
 };
 
 /* Stage entry points (thread functions) and helpers. */

@@ -20,6 +20,8 @@
  * few MB of RSS; the readings index beyond this is served from the OS page cache. */
 #define CACHE_KIB            2048
 #define BUSY_TIMEOUT_DEFAULT 5000
+/* SQLite's largest max_page_count (a page number is 32 bits). */
+#define MAX_PAGE_COUNT 4294967294LL
 /* A merge rewrites the last index page of every series it touches, so it costs about one page
  * write per series plus a little per row: the default threshold grows with the series count
  * (measured on 2 cores, 10k series: 262144 rows gave ~250-280k rows/s, 64 per series (655360)
@@ -331,8 +333,29 @@ static int map_rc(const char *path, int rc) {
         return read_only_place(path) ? ST_EREADONLY : ST_EIO;
     case SQLITE_NOMEM:
         return ST_ENOMEM;
+    case SQLITE_NOTADB:
+        return ST_ESCHEMA;
     default:
         return ST_EIO;
+    }
+}
+
+/* Appends to db->err which file keeps a writer out: the database, its -wal or -shm file
+ * (SQLite creates those with the database's mode, so a file that was read-only leaves them
+ * read-only after it is made writable again), or the directory. */
+static void name_read_only(st_db *db) {
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char path[4096];
+    size_t n = strlen(db->err);
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", db->path, suffix[i]);
+        if (access(path, F_OK) == 0 && access(path, W_OK) != 0) {
+            snprintf(db->err + n, sizeof(db->err) - n, " (%.200s is not writable)", path);
+            return;
+        }
+    }
+    if (read_only_place(db->path)) {
+        snprintf(db->err + n, sizeof(db->err) - n, " (its directory is not writable)");
     }
 }
 
@@ -447,6 +470,27 @@ static int check_identity(st_db *db) {
     return 0;
 }
 
+/* PRAGMA max_page_count from a size in bytes; the limit lasts as long as the connection. SQLite
+ * never lowers it below the pages in use, and a file at its limit fails writes with SQLITE_FULL
+ * (ST_EFULL), as a full disk does. 0 keeps SQLite's own limit. */
+static int set_max_size(st_db *db, int64_t max_bytes) {
+    int64_t page_size, pages;
+    int ret;
+    if (max_bytes <= 0) {
+        return 0;
+    }
+    if ((ret = query_int(db, "page_size", "PRAGMA page_size", &page_size)) != 0) {
+        return ret;
+    }
+    pages = page_size > 0 ? max_bytes / page_size : 0;
+    if (pages >= MAX_PAGE_COUNT) {
+        return 0;
+    }
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)(pages > 1 ? pages : 1));
+    return query_int(db, "max_page_count", sql, &pages);
+}
+
 static int set_pragmas(st_db *db, const st_db_opts *opts) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode = WAL", -1, &st, NULL);
@@ -472,7 +516,10 @@ static int set_pragmas(st_db *db, const st_db_opts *opts) {
     snprintf(sql, sizeof(sql),
              "PRAGMA synchronous = %s; PRAGMA journal_size_limit = %d; PRAGMA cache_size = -%d",
              opts->sync_full ? "FULL" : "NORMAL", JOURNAL_SIZE_LIMIT, CACHE_KIB);
-    return exec_sql(db, "pragmas", sql);
+    if ((ret = exec_sql(db, "pragmas", sql)) != 0) {
+        return ret;
+    }
+    return set_max_size(db, opts->max_bytes);
 }
 
 static int rollback_quietly(st_db *db) {
@@ -642,6 +689,9 @@ int st_db_open(st_db **out, const char *path, const st_db_opts *opts, char *err,
     return 0;
 
 fail_open:
+    if (ret == ST_EREADONLY && !opts->read_only) {
+        name_read_only(db);
+    }
     if (err != NULL && errlen > 0) {
         snprintf(err, errlen, "%s", db->err);
     }
@@ -667,6 +717,11 @@ void st_db_close(st_db *db) {
 
 const char *st_db_errmsg(const st_db *db) {
     return db != NULL ? db->err : "";
+}
+
+int st_db_set_busy_timeout(st_db *db, int ms) {
+    int rc = sqlite3_busy_timeout(db->h, ms > 0 ? ms : BUSY_TIMEOUT_DEFAULT);
+    return rc == SQLITE_OK ? 0 : fail(db, "busy_timeout", rc);
 }
 
 int st_db_exec(st_db *db, const char *sql) {

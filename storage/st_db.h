@@ -51,8 +51,8 @@
 #define ST_EBUSY     (-3) /* locked by another connection past busy_timeout */
 #define ST_EFULL     (-4) /* disk or database full */
 #define ST_EREADONLY (-5) /* read-only file or directory */
-/* Not an iotgw database, or one from a newer iotgw (user_version too high); for a read-only
- * open also a schema older than ST_SCHEMA_VERSION. */
+/* Not an iotgw database (also a file that is not SQLite at all), or one from a newer iotgw
+ * (user_version too high); for a read-only open also a schema older than ST_SCHEMA_VERSION. */
 #define ST_ESCHEMA (-6)
 
 #define ST_SCHEMA_VERSION 4
@@ -69,6 +69,8 @@ typedef struct st_db_opts {
     bool read_only;      /* open read-only (for queries); no migrations */
     int merge_rows;      /* merge staged readings from this many; when <= 0, the default:
                             max(262144, 64 x number of series) */
+    int64_t max_bytes;   /* largest file size (PRAGMA max_page_count, rounded down to pages);
+                            past it writes fail with ST_EFULL; <= 0: SQLite's own limit */
 } st_db_opts;
 
 /* Opens (creating it when missing, unless read_only) and migrates the schema.
@@ -189,6 +191,10 @@ int64_t st_db_merges(const st_db *db);
 /* Counts for tests and stats: rows in readings (merged and staged), rows in alerts. */
 int st_db_count_readings(st_db *db, int64_t *n);
 int st_db_count_alerts(st_db *db, int64_t *n);
+
+/* Sets the busy timeout of the connection (ms; <= 0: the default, 5000). The writer shortens
+ * it while storage is failing, so that a retry against a lock does not stall it. */
+int st_db_set_busy_timeout(st_db *db, int ms);
 
 /* Test-only: runs SQL on this connection (e.g. "PRAGMA max_page_count = 10" to simulate a full
  * disk). Borrows sql. Returns 0 or ST_E*; errmsg "exec: <sqlite message>". */

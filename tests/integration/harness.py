@@ -98,10 +98,11 @@ class Gateway:
             json.dump(config, f)
         self.log_path = os.path.join(tmpdir, f"{name}.log")
         self.proc = None
+        self.wrapper = []  # a command to run the gateway under, e.g. setpriv
 
     def start(self, wait_subscribed=True):
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([IOTGW, "run", "-c", self.cfg_path, "--stats", "0"],
+        self.proc = subprocess.Popen(self.wrapper + [IOTGW, "run", "-c", self.cfg_path, "--stats", "0"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         if wait_subscribed:
             wait_for(lambda: "subscribed" in self.text() or self._dead(), 15, "gateway to subscribe")

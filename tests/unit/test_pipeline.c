@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alert.h"
@@ -144,7 +146,7 @@ static int rec_send(void *ctx, const char *topic, const char *payload, size_t le
     m->retained = retained;
     m->id = id;
     pthread_mutex_unlock(&s->mu);
-    if (id > 0) {
+    if (id != 0) {
         gw_pipeline_alert_delivered(s->p, id);
     }
     return 0;
@@ -282,6 +284,209 @@ static void test_state_topic_keeps_other_active_rule(void **state) {
     pthread_mutex_destroy(&sink.mu);
 }
 
+/* Through the decode thread (as iotgw run does), which hands over what it decoded at once;
+ * the time is the arrival time. */
+static void ingest(gw_pipeline *p, const char *topic, const char *payload) {
+    assert_int_equal(gw_pipeline_ingest(p, topic, strlen(topic), payload, strlen(payload)), 0);
+}
+
+/* Polls cond(p) every 10 ms for up to 30 s. */
+static bool wait_until(bool (*cond)(gw_pipeline *p, void *arg), gw_pipeline *p, void *arg) {
+    for (int i = 0; i < 3000; i++) {
+        if (cond(p, arg)) {
+            return true;
+        }
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static bool storage_is(gw_pipeline *p, void *kind) {
+    gw_sf_status st;
+    gw_pipeline_storage_status(p, &st);
+    return st.kind == *(gw_sf_kind *)kind;
+}
+
+static bool sink_has(gw_pipeline *p, void *arg) {
+    (void)p;
+    rec_sink *s = arg;
+    pthread_mutex_lock(&s->mu);
+    bool found = false;
+    for (int i = 0; i < s->n && !found; i++) {
+        found = strstr(s->msgs[i].payload, "\"id\":null,\"stored\":false") != NULL &&
+                !s->msgs[i].retained;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+static sqlite3 *lock_db(const char *path) {
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 10000);
+    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    return h;
+}
+
+static void unlock_db(sqlite3 *h) {
+    assert_int_equal(sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+}
+
+/* Another program holds the write lock past storage.busy_timeout: the writer reports the
+ * fault, publishes the alert at once without an outbox id, keeps the readings, and once the
+ * lock is gone stores all of them and the alert (marked published: its PUBACK came). */
+static void test_storage_locked_holds_and_recovers(void **state) {
+    fixture *f = *state;
+    f->cfg->storage.busy_timeout_ms = 50;
+    rec_sink sink = {0};
+    pthread_mutex_init(&sink.mu, NULL);
+    gw_pipeline *p;
+    char err[256];
+    gw_pipeline_opts o = {.sink = &rec_ops, .sink_ctx = &sink};
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    sink.p = p;
+    assert_int_equal(gw_pipeline_start(p), 0);
+    char payload[32];
+    for (int i = 0; i < 10; i++) {
+        snprintf(payload, sizeof(payload), "%d", i);
+        ingest(p, "sensors/a/level", payload);
+    }
+    gw_sf_kind ok = GW_SF_OK, locked = GW_SF_LOCKED;
+    sqlite3 *h = lock_db(f->db);
+    for (int i = 10; i < 110; i++) {
+        snprintf(payload, sizeof(payload), "%d", i);
+        ingest(p, "sensors/a/level", payload);
+    }
+    assert_true(wait_until(storage_is, p, &locked));
+    ingest(p, "sensors/boiler/temp", "35");
+    assert_true(wait_until(sink_has, p, &sink));
+    gw_sf_status st;
+    gw_pipeline_storage_status(p, &st);
+    assert_int_equal(st.faults, 1);
+    assert_non_null(strstr(st.error, "locked"));
+    unlock_db(h);
+    assert_true(wait_until(storage_is, p, &ok));
+    gw_pipeline_stop(p);
+    gw_pipeline_stats stats;
+    gw_pipeline_stats_get(p, &stats);
+    assert_int_equal(stats.rows_stored, 111);
+    assert_int_equal(stats.rows_failed, 0);
+    assert_int_equal(stats.storage.readings_shed, 0);
+    assert_int_equal(stats.storage.alerts_unstored, 0);
+    assert_int_equal(stats.alerts, 1);
+    gw_pipeline_free(p);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM v_readings"), 111);
+    assert_int_equal(query_int(f->db, "SELECT sum(value) FROM v_readings WHERE sensor = 'a'"),
+                     109 * 110 / 2);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM v_alerts WHERE published = 1"), 1);
+    pthread_mutex_destroy(&sink.mu);
+}
+
+static bool all_taken(gw_pipeline *p, void *n) {
+    gw_sf_status st;
+    gw_pipeline_storage_status(p, &st);
+    return st.readings_held + st.readings_shed == *(uint64_t *)n;
+}
+
+/* The hold is bounded by storage.fault_buffer: the oldest readings are kept, the newer ones
+ * shed and counted (also as rows_failed). */
+static void test_storage_fault_sheds_beyond_bound(void **state) {
+    fixture *f = *state;
+    f->cfg->storage.busy_timeout_ms = 20;
+    f->cfg->storage.batch_rows = 1000;
+    f->cfg->storage.fault_buffer = 2000;
+    gw_pipeline *p;
+    char err[256];
+    gw_pipeline_opts o = {0};
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    assert_int_equal(gw_pipeline_start(p), 0);
+    sqlite3 *h = lock_db(f->db);
+    char payload[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(payload, sizeof(payload), "%d", i);
+        ingest(p, "sensors/a/level", payload);
+    }
+    uint64_t n = 5000;
+    assert_true(wait_until(all_taken, p, &n));
+    gw_sf_status st;
+    gw_pipeline_storage_status(p, &st);
+    assert_int_equal(st.kind, GW_SF_LOCKED);
+    assert_int_equal(st.readings_held, 2000);
+    assert_int_equal(st.readings_shed, 3000);
+    assert_int_equal(st.readings_shed_now, 3000);
+    unlock_db(h);
+    gw_sf_kind ok = GW_SF_OK;
+    assert_true(wait_until(storage_is, p, &ok));
+    gw_pipeline_stop(p);
+    gw_pipeline_stats stats;
+    gw_pipeline_stats_get(p, &stats);
+    assert_int_equal(stats.rows_stored, 2000);
+    assert_int_equal(stats.rows_failed, 3000);
+    gw_pipeline_free(p);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM v_readings"), 2000);
+    assert_int_equal(query_int(f->db, "SELECT max(value) FROM v_readings"), 1999);
+}
+
+/* Stopping while the fault lasts: a last try, then what was not stored is reported and
+ * counted, never silently dropped. */
+static void test_storage_fault_at_stop_is_counted(void **state) {
+    fixture *f = *state;
+    f->cfg->storage.busy_timeout_ms = 20;
+    gw_pipeline *p;
+    char err[256];
+    gw_pipeline_opts o = {0};
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    assert_int_equal(gw_pipeline_start(p), 0);
+    sqlite3 *h = lock_db(f->db);
+    ingest(p, "sensors/a/level", "1");
+    ingest(p, "sensors/a/level", "2");
+    gw_pipeline_stop(p);
+    gw_pipeline_stats stats;
+    gw_pipeline_stats_get(p, &stats);
+    assert_int_equal(stats.rows_stored, 0);
+    assert_int_equal(stats.rows_failed, 2);
+    assert_int_equal(stats.storage.kind, GW_SF_LOCKED);
+    gw_pipeline_free(p);
+    unlock_db(h);
+}
+
+/* A database that cannot be opened: an error for replay and tests, a fault that the writer
+ * retries with storage_retry (iotgw run); a file that is not an iotgw database stays an
+ * error. */
+static void test_storage_unavailable_at_start(void **state) {
+    fixture *f = *state;
+    char dir[160];
+    snprintf(dir, sizeof(dir), "%s/later", f->dir);
+    snprintf(f->cfg->storage.path, sizeof(f->cfg->storage.path), "%s/gw.db", dir);
+    gw_pipeline *p;
+    char err[256];
+    gw_pipeline_opts o = {0};
+    assert_int_not_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "cannot open the database"));
+    o.storage_retry = true;
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), 0);
+    gw_sf_status st;
+    gw_pipeline_storage_status(p, &st);
+    assert_int_equal(st.kind, GW_SF_UNAVAILABLE);
+    assert_int_equal(gw_pipeline_start(p), 0);
+    ingest(p, "sensors/a/level", "7");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    gw_sf_kind ok = GW_SF_OK;
+    assert_true(wait_until(storage_is, p, &ok));
+    gw_pipeline_free(p);
+    char path[200];
+    snprintf(path, sizeof(path), "%s/gw.db", dir);
+    assert_int_equal(query_int(path, "SELECT sum(value) FROM v_readings"), 7);
+
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("not a database, but long enough to look like a header of one, or so\n", fp);
+    fclose(fp);
+    assert_int_equal(gw_pipeline_new(&p, f->cfg, &o, err, sizeof(err)), ST_ESCHEMA);
+}
+
 static void test_alert_json_escapes(void **state) {
     (void)state;
     st_alert_out a = {
@@ -319,6 +524,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_outbox_is_resent_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_overflow_drops_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_topic_keeps_other_active_rule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_locked_holds_and_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_fault_sheds_beyond_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_fault_at_stop_is_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_unavailable_at_start, setup, teardown),
         cmocka_unit_test(test_alert_json_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

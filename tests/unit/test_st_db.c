@@ -88,7 +88,8 @@ static void test_not_iotgw(void **state) {
     assert_non_null(fp);
     fputs("this is not a database, just some text that is long enough to look like a header\n", fp);
     fclose(fp);
-    assert_int_equal(st_db_open(&db, f->path, NULL, err, sizeof(err)), ST_EIO);
+    /* Not SQLite at all: a schema error (the gateway refuses it at start), not an I/O one. */
+    assert_int_equal(st_db_open(&db, f->path, NULL, err, sizeof(err)), ST_ESCHEMA);
     assert_non_null(strstr(err, "file is not a database"));
     assert_null(db);
     unlink(f->path);
@@ -588,6 +589,47 @@ static void test_disk_full(void **state) {
     st_db_close(db);
 }
 
+/* max_bytes: the file stops growing at the limit (whole pages) and writes fail as on a full
+ * disk; the limit is the connection's, so another connection can still make room. */
+static void test_max_bytes(void **state) {
+    fixture *f = *state;
+    st_db_opts o = {.max_bytes = 128 * 1024 + 100};
+    st_db *db = open_ok(f->path, &o);
+    int64_t s, n = -1;
+    assert_int_equal(st_db_series_id(db, "a", "b", &s), 0);
+    int rc = 0, stored = 0;
+    for (int i = 0; i < 100000 && rc == 0; i++) {
+        rc = st_db_insert_reading(db, s, i, 1.0);
+        stored += rc == 0;
+    }
+    assert_int_equal(rc, ST_EFULL);
+    assert_true(stored > 1000);
+    sqlite3 *h = raw_open(f->path);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(h,
+                                        "SELECT page_count * page_size FROM pragma_page_count(),"
+                                        " pragma_page_size()",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_true(sqlite3_column_int64(st, 0) <= 128 * 1024);
+    sqlite3_finalize(st);
+    raw_exec(h, "DELETE FROM readings_recent WHERE ts_ms < 1000");
+    sqlite3_close(h);
+    assert_int_equal(st_db_insert_reading(db, s, -1, 2.0), 0);
+    assert_int_equal(st_db_count_readings(db, &n), 0);
+    assert_int_equal(n, stored - 1000 + 1);
+    /* Beyond SQLite's own limit the option changes nothing. */
+    st_db_close(db);
+    o.max_bytes = INT64_MAX;
+    st_db_close(open_ok(f->path, &o));
+    /* A shorter busy timeout is accepted; <= 0 restores the default. */
+    db = open_ok(f->path, NULL);
+    assert_int_equal(st_db_set_busy_timeout(db, 10), 0);
+    assert_int_equal(st_db_set_busy_timeout(db, 0), 0);
+    st_db_close(db);
+}
+
 static void test_read_only(void **state) {
     fixture *f = *state;
     st_db *db = open_ok(f->path, NULL);
@@ -909,6 +951,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_scored_readings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predictions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_active_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -611,6 +611,10 @@ const char *st_db_errmsg(const st_db *db) {
     return db != NULL ? db->err : "";
 }
 
+sqlite3 *st_db_handle(st_db *db) {
+    return db->h;
+}
+
 int st_db_exec(st_db *db, const char *sql) {
     return exec_sql(db, "exec", sql);
 }

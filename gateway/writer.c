@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "decode.h"
 #include "pipeline_internal.h"
+#include "retain.h"
 #include "rule.h"
 
 #define PENDING_MAX 1024
@@ -434,6 +435,7 @@ void *gw__writer_main(void *arg) {
     const int64_t tick = p->cfg->storage.tick_ms;
     const int64_t batch_rows = p->cfg->storage.batch_rows;
     void *items[16];
+    gw_retain *rt = gw__retain_new(p);
     for (;;) {
         int timeout = -1;
         if (w.in_txn) {
@@ -441,14 +443,16 @@ void *gw__writer_main(void *arg) {
             timeout = left > 0 ? (int)left : 0;
         } else {
             /* Workers do not wake the writer for readings alone (gw_queue_push_lazy), and
-             * delivered alerts wait to be marked: poll once per tick. */
-            timeout = (int)tick;
+             * delivered alerts wait to be marked: poll once per tick. A retention pass under
+             * way uses the idle time. */
+            timeout = gw__retain_busy(rt) ? 0 : (int)tick;
         }
         size_t n = gw_queue_pop(p->writer_q, items, NULL, 16, timeout);
         if (n == 0 && gw_queue_is_closed(p->writer_q)) {
             break;
         }
         for (size_t i = 0; i < n; i++) {
+            gw__retain_observe(rt, items[i]);
             store_batch(&w, items[i]);
             free(items[i]);
         }
@@ -457,9 +461,13 @@ void *gw__writer_main(void *arg) {
                          gw_mono_ms() - w.txn_start_ms >= tick)) {
             commit(&w);
         }
+        if (!w.in_txn) {
+            gw__retain_run(rt, n == 0);
+        }
     }
     commit(&w);
     mark_acked(&w);
+    gw__retain_end(rt);
     free(w.acked);
     for (size_t i = 0; i < w.n_active; i++) {
         free(w.active[i].payload);

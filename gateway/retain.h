@@ -9,7 +9,8 @@
  * nothing else to do, and at most one per storage.tick_ms while it is busy. At the end of a
  * replay whose readings span at least one interval, the pass under way and then a last full
  * pass at the capture's final time are completed, so that the file left behind does not depend
- * on the speed of the machine or the order in which the workers' batches arrived. Counters go to the pipeline's stats; each pass logs one INFO line.
+ * on the speed of the machine or the order in which the workers' batches arrived. Counters go to
+ * the pipeline's stats; each pass logs one INFO line.
  *
  * Thread: the writer's only. Every function accepts NULL (retention disabled) and then does
  * nothing. */

@@ -10,7 +10,7 @@
  * replay whose readings span at least one interval, the pass under way and then a last full
  * pass at the capture's final time are completed, so that the file left behind does not depend
  * on the speed of the machine or the order in which the workers' batches arrived. Counters go to
- * the pipeline's stats; each pass logs one INFO line.
+ * the pipeline's stats; each pass logs one line: INFO when it changed something, else DEBUG.
  *
  * Thread: the writer's only. Every function accepts NULL (retention disabled) and then does
  * nothing. */

@@ -128,6 +128,9 @@ static void publish_stats(gw_mqtt *mqtt, gw_pipeline *p, const gw_config *cfg) {
     add_num(o, "summaries", (double)st.summaries);
     add_num(o, "alerts", (double)st.alerts);
     add_num(o, "alerts_published", (double)st.alerts_published);
+    add_num(o, "retention_passes", (double)st.retention_passes);
+    add_num(o, "retention_deleted", (double)st.retention_deleted);
+    add_num(o, "retention_summaries", (double)st.retention_summaries);
     for (size_t i = 0; i < st.n_queues; i++) {
         const gw_queue_stats *q = &st.queues[i];
         cJSON *j = cJSON_CreateObject();

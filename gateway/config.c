@@ -15,6 +15,10 @@
 #define DURATION_MAX    (30 * MS_PER_DAY)
 #define MAX_DURATION_MS 1e15 /* about 31,700 years: far from int64 and double limits */
 
+/* Retention keeps run to years; the other durations stop at DURATION_MAX. */
+#define MS_PER_YEAR (365 * MS_PER_DAY)
+#define RETAIN_MAX  (100 * MS_PER_YEAR)
+
 typedef enum opt_type {
     OPT_STRING,    /* char array, NUL-terminated; max = longest length in bytes */
     OPT_INT,       /* int, min..max */
@@ -90,6 +94,8 @@ typedef struct val {
     .type = OPT_ENUM_NAME, FIELD(S, f, char[sizeof(((S *)0)->f)]), .names = (nm)
 #define O_DURATION(S, f)         .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 0, .max = DURATION_MAX
 #define O_DURATION_POS(S, f, hi) .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 1, .max = (hi)
+#define O_DURATION_KEEP(S, f)                                                                      \
+    .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 0, .max = RETAIN_MAX
 /* A duration that must be > 0 (at least 1 ms), with a flag set when given. */
 #define O_DURATION_POS_FLAG(S, f, has)                                                             \
     .type = OPT_DURATION, FIELD(S, f, int64_t), .min = 1, .max = DURATION_MAX,                     \
@@ -147,6 +153,8 @@ static int finish_window(void *obj, size_t index, uint32_t seen, const char *pat
                          size_t errlen);
 static int finish_window(void *obj, size_t index, uint32_t seen, const char *path, char *err,
                          size_t errlen);
+static int finish_retain_window(void *obj, size_t index, uint32_t seen, const char *path, char *err,
+                                size_t errlen);
 
 static const opt mqtt_tls_opts[] = {
     OPT("enabled", O_BOOL(gw_config, mqtt.tls.enabled), "false",
@@ -281,6 +289,54 @@ static const opt predictions_opts[] = {
 };
 static const opt_table predictions_table = {TABLE(predictions_opts)};
 
+static const opt retain_window_opts[] = {
+    OPT("window", O_DURATION_POS(gw_retain_window, window_ms, DURATION_MAX), NULL,
+        "Window size of the summaries this entry is about (v_summaries.window_ms).",
+        .required = true),
+    OPT("keep", O_DURATION_KEEP(gw_retain_window, keep_ms), NULL,
+        "Delete them once they start more than this long ago; 0: keep forever.", .required = true),
+    OPT("into", O_DURATION(gw_retain_window, into_ms), "0",
+        "Before deleting, roll them up into summaries of this larger window size (a multiple "
+        "of window); 0: none."),
+};
+static const opt_table retain_window_table = {TABLE(retain_window_opts),
+                                              .elem_size = sizeof(gw_retain_window),
+                                              .finish = finish_retain_window};
+static const gw_retain_window default_retain_windows[] = {
+    {.window_ms = 60000, .keep_ms = 90 * MS_PER_DAY, .into_ms = 3600000},
+    {.window_ms = 3600000, .keep_ms = 5 * MS_PER_YEAR, .into_ms = 0},
+};
+
+static const opt retention_opts[] = {
+    OPT("enabled", O_BOOL(gw_config, retention.enabled), "true",
+        "Run retention passes (false: keep everything, the file grows without bound)."),
+    OPT("raw", O_DURATION_KEEP(gw_config, retention.raw_ms), "7d",
+        "Keep raw readings this long (rounded up to a whole downsample window); 0: forever."),
+    OPT("downsample", O_DURATION(gw_config, retention.downsample_ms), "1m",
+        "Before deleting raw readings, summarise them into windows of this size where no "
+        "summary of it exists; 0: delete without summarising."),
+    OPT("summaries",
+        O_ARRAY(gw_config, retention.summaries, retention.n_summaries, retain_window_table, 0,
+                GW_CFG_MAX_RETAIN),
+        NULL, "How long summaries of each window size are kept; replaces the default.",
+        .def_elems = default_retain_windows,
+        .n_def_elems = sizeof(default_retain_windows) / sizeof(default_retain_windows[0])),
+    OPT("other_summaries", O_DURATION_KEEP(gw_config, retention.other_summaries_ms), "90d",
+        "Keep summaries of window sizes not listed in summaries this long; 0: forever."),
+    OPT("predictions", O_DURATION_KEEP(gw_config, retention.predictions_ms), "30d",
+        "Keep trend predictions this long; 0: forever."),
+    OPT("alerts", O_DURATION_KEEP(gw_config, retention.alerts_ms), "1y",
+        "Keep published alerts this long; 0: forever. Unpublished ones and the newest of "
+        "each series, kind and rule are always kept."),
+    OPT("interval", O_DURATION_POS(gw_config, retention.interval_ms, MS_PER_DAY), "1h",
+        "Start a pass this often (in replay: capture time); the first one interval after the "
+        "start."),
+    OPT("batch_rows", O_INT(gw_config, retention.batch_rows, 1, 1000000), "2000",
+        "Rows per step: one transaction of the writer, in its idle time or once per "
+        "storage.tick_ms."),
+};
+static const opt_table retention_table = {TABLE(retention_opts)};
+
 static const opt log_opts[] = {
     OPT("level", O_ENUM_NAME(gw_config, log.level, level_names), "info",
         "Lowest level logged to stderr."),
@@ -348,6 +404,8 @@ static const opt root_opts[] = {
     OPT("windows", O_OBJECT(windows_table), NULL, "Event-time window summaries."),
     OPT("predictions", O_OBJECT(predictions_table), NULL,
         "Trend predictions of the rules with trend or trend_limit (table predictions)."),
+    OPT("retention", O_OBJECT(retention_table), NULL,
+        "How long the history keeps each table (docs/history.md, Retention)."),
     OPT("log", O_OBJECT(log_table), NULL, "Logging."),
     OPT("rules", O_ARRAY(gw_config, rules, n_rules, rule_table, 0, GW_CFG_MAX_RULES), NULL,
         "Alert rules: thresholds, rate of change and silence of every matching series."),
@@ -391,7 +449,7 @@ static void fmt_duration(char *buf, size_t n, int64_t ms) {
     static const struct {
         const char *unit;
         int64_t ms;
-    } units[] = {{"d", MS_PER_DAY}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    } units[] = {{"y", MS_PER_YEAR}, {"d", MS_PER_DAY}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
     if (ms == 0) {
         snprintf(buf, n, "0");
         return;
@@ -420,7 +478,8 @@ int gw_parse_duration(const char *s, int64_t *out_ms) {
     static const struct {
         const char *unit;
         double ms;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    } units[] = {{"", 1000},     {"ms", 1},       {"s", 1000},        {"m", 60000},
+                 {"h", 3600000}, {"d", 86400000}, {"w", 604800000.0}, {"y", 31536000000.0}};
     if (!s || !out_ms) {
         return -1;
     }
@@ -876,7 +935,84 @@ static int finish_window(void *obj, size_t index, uint32_t seen, const char *pat
     return 0;
 }
 
+static int finish_retain_window(void *obj, size_t index, uint32_t seen, const char *path, char *err,
+                                size_t errlen) {
+    gw_retain_window *w = obj;
+    char p[PATH_LEN];
+    (void)index;
+    (void)seen;
+    if (w->into_ms != 0) {
+        join(p, path, "into");
+        if (w->into_ms <= w->window_ms || w->into_ms % w->window_ms != 0) {
+            return fail(err, errlen, p, "must be a larger multiple of window (%lld ms)",
+                        (long long)w->window_ms);
+        }
+        if (w->keep_ms == 0) {
+            return fail(err, errlen, p,
+                        "needs keep > 0 (summaries kept forever are not rolled up)");
+        }
+    }
+    return 0;
+}
+
+/* How long summaries of window_ms are kept; *where names the key that says so. */
+static int64_t retain_keep(const gw_config *c, int64_t window_ms, char *where, size_t n) {
+    for (size_t i = 0; i < c->retention.n_summaries; i++) {
+        if (c->retention.summaries[i].window_ms == window_ms) {
+            snprintf(where, n, "retention.summaries[%zu].keep", i);
+            return c->retention.summaries[i].keep_ms;
+        }
+    }
+    snprintf(where, n, "retention.other_summaries");
+    return c->retention.other_summaries_ms;
+}
+
+/* Cross-checks: summaries made by downsampling or a roll-up must not be due before what they
+ * were made from. */
+static int finish_retention(const gw_config *c, char *err, size_t errlen) {
+    char p[PATH_LEN], where[PATH_LEN], a[32], b[32];
+    for (size_t i = 0; i < c->retention.n_summaries; i++) {
+        const gw_retain_window *w = &c->retention.summaries[i];
+        for (size_t k = 0; k < i; k++) {
+            if (c->retention.summaries[k].window_ms == w->window_ms) {
+                snprintf(p, sizeof p, "retention.summaries[%zu].window", i);
+                return fail(err, errlen, p, "listed twice (also retention.summaries[%zu])", k);
+            }
+        }
+    }
+    for (size_t i = 0; i < c->retention.n_summaries; i++) {
+        const gw_retain_window *w = &c->retention.summaries[i];
+        if (w->into_ms == 0) {
+            continue;
+        }
+        int64_t keep = retain_keep(c, w->into_ms, where, sizeof where);
+        if (keep != 0 && keep < w->keep_ms) {
+            snprintf(p, sizeof p, "retention.summaries[%zu].into", i);
+            fmt_duration(a, sizeof a, keep);
+            fmt_duration(b, sizeof b, w->keep_ms);
+            return fail(err, errlen, p, "the roll-ups would be kept %s (%s), less than these (%s)",
+                        a, where, b);
+        }
+    }
+    int64_t ds = c->retention.downsample_ms, raw = c->retention.raw_ms;
+    if (ds != 0 && raw != 0) {
+        int64_t keep = retain_keep(c, ds, where, sizeof where);
+        if (keep != 0 && keep < raw) {
+            fmt_duration(a, sizeof a, keep);
+            fmt_duration(b, sizeof b, raw);
+            return fail(err, errlen, "retention.downsample",
+                        "its summaries would be kept %s (%s), less than the raw readings (%s)", a,
+                        where, b);
+        }
+    }
+    return 0;
+}
+
 static int finish_root(gw_config *c, char *err, size_t errlen) {
+    int rc = finish_retention(c, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
     if (c->mqtt.tls.ca_file[0] || c->mqtt.tls.cert_file[0] || c->mqtt.tls.key_file[0]) {
         c->mqtt.tls.enabled = true;
     }
@@ -1094,10 +1230,19 @@ static void print_array_default(FILE *f, const opt *o) {
         const char *elem = (const char *)o->def_elems + i * o->sub->elem_size;
         fputs(i ? ", {" : "{", f);
         for (size_t k = 0; k < o->sub->n; k++) {
-            /* Array elements in the table hold only strings for now. */
+            /* Array elements in the table hold strings and durations. */
             const opt *e = &o->sub->opts[k];
             if (e->type == OPT_STRING) {
                 fprintf(f, "%s\"%s\": \"%s\"", k ? ", " : "", e->name, elem + e->off);
+            } else if (e->type == OPT_DURATION) {
+                int64_t ms;
+                char d[32];
+                memcpy(&ms, elem + e->off, sizeof ms);
+                fmt_duration(d, sizeof d, ms);
+                /* A key at its own default is left out: {"window": "1h", "keep": "5y"}. */
+                if (e->def == NULL || strcmp(d, e->def) != 0) {
+                    fprintf(f, "%s\"%s\": \"%s\"", k ? ", " : "", e->name, d);
+                }
             }
         }
         fputs("}", f);

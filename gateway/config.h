@@ -36,6 +36,16 @@ typedef struct gw_window_size {
     int64_t hop_ms;  /* "windows.sizes[i].hop", 0 (default) = tumbling; must divide size */
 } gw_window_size;
 
+#define GW_CFG_MAX_RETAIN 8
+
+/* How long summaries of one window size are kept (retention.summaries[i]); see
+ * storage/st_retain.h for what the storage does with it. */
+typedef struct gw_retain_window {
+    int64_t window_ms; /* "window", 1 ms .. 30 days */
+    int64_t keep_ms;   /* "keep", 0 = forever */
+    int64_t into_ms;   /* "into": rolled up into this size first; 0 = none */
+} gw_retain_window;
+
 typedef struct gw_config {
     char gateway_id[64]; /* "gateway_id", default: "iotgw" */
 
@@ -102,6 +112,19 @@ typedef struct gw_config {
     } predictions;
 
     struct {
+        bool enabled;          /* "retention.enabled", default true */
+        int64_t raw_ms;        /* "retention.raw", default 7d; 0 = forever */
+        int64_t downsample_ms; /* "retention.downsample", default 1m; 0 = none */
+        gw_retain_window summaries[GW_CFG_MAX_RETAIN]; /* default 1m: 90d into 1h; 1h: 5y */
+        size_t n_summaries;
+        int64_t other_summaries_ms; /* "retention.other_summaries", default 90d */
+        int64_t predictions_ms;     /* "retention.predictions", default 30d */
+        int64_t alerts_ms;          /* "retention.alerts", published alerts, default 1y */
+        int64_t interval_ms;        /* "retention.interval": a pass this often, default 1h */
+        int batch_rows;             /* "retention.batch_rows": rows per step, default 2000 */
+    } retention;
+
+    struct {
         char level[16]; /* "log.level": "debug" | "info" (default) | "warn" | "error" */
     } log;
 
@@ -127,7 +150,8 @@ int gw_config_parse(gw_config *cfg, const char *text, size_t len, char *err, siz
 /* Reads and parses a file. Errors as above, plus "<path>: <strerror>" when unreadable. */
 int gw_config_load(gw_config *cfg, const char *path, char *err, size_t errlen);
 
-/* Parses a duration ("500ms", "30s", "5m", "2h", "1d", or a bare number of seconds) into ms.
+/* Parses a duration ("500ms", "30s", "5m", "2h", "1d", "2w", "5y" (365 d), or a bare number of
+ * seconds) into ms.
  * Returns 0 or -1. */
 int gw_parse_duration(const char *s, int64_t *out_ms);
 

@@ -647,6 +647,9 @@ void gw_pipeline_stats_get(gw_pipeline *p, gw_pipeline_stats *st) {
     st->series = gw_series_count(p->series);
     st->redeliveries_dropped = atomic_load(&p->redeliveries_dropped);
     st->redeliveries_stored_only = atomic_load(&p->redeliveries_stored_only);
+    st->retention_passes = atomic_load(&p->retention_passes);
+    st->retention_deleted = atomic_load(&p->retention_deleted);
+    st->retention_summaries = atomic_load(&p->retention_summaries);
     size_t n = 0;
     gw_queue_stats_get(p->ingest_q, &st->queues[n++]);
     for (int i = 0; i < p->n_workers; i++) {

@@ -59,6 +59,9 @@ typedef struct gw_pipeline_stats {
     uint64_t redeliveries_dropped;     /* MQTT redeliveries (DUP) of messages already taken */
     uint64_t redeliveries_stored_only; /* readings of other DUP messages not newer than their
                                           series: stored (copies skipped), not re-analysed */
+    uint64_t retention_passes;         /* retention passes completed */
+    uint64_t retention_deleted;        /* rows deleted by retention (readings, summaries, ...) */
+    uint64_t retention_summaries;      /* summaries made by retention (downsampled, rolled up) */
     size_t n_queues;
     gw_queue_stats queues[2 + 64 + 1];
     gw_sf_status storage; /* storage fault state and its counts */

@@ -174,6 +174,7 @@ struct gw_pipeline {
     atomic_uint_fast64_t decode_errors[GW_DEC_REASON_COUNT];
     atomic_uint_fast64_t rows_stored, rows_failed, rows_duplicate, alerts, alerts_published;
     atomic_uint_fast64_t late_readings, summaries, summaries_failed;
+    atomic_uint_fast64_t retention_passes, retention_deleted, retention_summaries;
     int64_t next_alert_seq;
 
     /* Storage faults: the writer's status, under sf_mu (read by stats and MQTT). */

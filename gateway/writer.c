@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "decode.h"
 #include "pipeline_internal.h"
+#include "retain.h"
 #include "rule.h"
 #include "store_fault.h"
 #include "writer_internal.h"
@@ -607,6 +608,14 @@ void *gw__writer_main(void *arg) {
     writer__resend_outbox(w);
     const int64_t tick = p->cfg->storage.tick_ms;
     void *items[16];
+    gw_retain *rt = NULL; /* made once the connection is up; NULL: retention off */
+    st_db *rt_db = NULL;  /* the connection rt's statements belong to */
+    bool rt_tried = false;
+    if (p->db != NULL) {
+        rt = gw__retain_new(p); /* before the first batch: a replay's stream time starts there */
+        rt_db = p->db;
+        rt_tried = true;
+    }
     for (;;) {
         int64_t now = gw_mono_ms();
         int64_t wait = tick;
@@ -614,6 +623,8 @@ void *gw__writer_main(void *arg) {
             wait = w->next_retry_ms - now < tick ? w->next_retry_ms - now : tick;
         } else if (w->in_txn) {
             wait = w->txn_start_ms + tick - now;
+        } else if (gw__retain_busy(rt)) {
+            wait = 0; /* a retention pass under way uses the idle time */
         }
         /* Workers do not wake the writer for readings alone (gw_queue_push_lazy), and
          * delivered alerts wait to be marked: poll at least once per tick. */
@@ -622,6 +633,7 @@ void *gw__writer_main(void *arg) {
             break;
         }
         for (size_t i = 0; i < n; i++) {
+            gw__retain_observe(rt, items[i]);
             store_batch(w, items[i]);
             free(items[i]);
         }
@@ -640,11 +652,28 @@ void *gw__writer_main(void *arg) {
                           gw_mono_ms() - w->txn_start_ms >= tick)) {
             (void)writer__commit(w);
         }
+        /* Retention statements belong to the connection: after a reopen (storage fault),
+         * they are prepared again. */
+        if (rt_db != p->db) {
+            gw__retain_end(rt, false);
+            rt = NULL;
+            rt_db = p->db;
+            rt_tried = false;
+        }
+        if (!rt_tried && p->db != NULL) {
+            rt = gw__retain_new(p);
+            rt_tried = true;
+        }
+        if (!w->in_txn) {
+            gw__retain_run(rt, n == 0);
+        }
     }
     take_acks(w);
     if (w->fault == GW_SF_OK && (w->in_txn || w->n_marks > 0) && writer__ensure_txn(w) == 0) {
         (void)writer__commit(w);
     }
+    /* A replay's last passes; none on a connection that is failing or was replaced. */
+    gw__retain_end(rt, w->fault == GW_SF_OK && rt_db == p->db);
     if (w->fault != GW_SF_OK) {
         /* One last try, with the full busy timeout: the lock may be about to go. */
         if (p->db != NULL) {

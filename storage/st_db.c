@@ -724,6 +724,10 @@ int st_db_set_busy_timeout(st_db *db, int ms) {
     return rc == SQLITE_OK ? 0 : fail(db, "busy_timeout", rc);
 }
 
+sqlite3 *st_db_handle(st_db *db) {
+    return db->h;
+}
+
 int st_db_exec(st_db *db, const char *sql) {
     return exec_sql(db, "exec", sql);
 }

@@ -196,6 +196,11 @@ int st_db_count_alerts(st_db *db, int64_t *n);
  * it while storage is failing, so that a retry against a lock does not stall it. */
 int st_db_set_busy_timeout(st_db *db, int ms);
 
+/* The SQLite connection, for storage modules that prepare their own statements on it
+ * (st_retain). Same thread rules as the st_db; valid until st_db_close. */
+struct sqlite3;
+struct sqlite3 *st_db_handle(st_db *db);
+
 /* Test-only: runs SQL on this connection (e.g. "PRAGMA max_page_count = 10" to simulate a full
  * disk). Borrows sql. Returns 0 or ST_E*; errmsg "exec: <sqlite message>". */
 int st_db_exec(st_db *db, const char *sql);

@@ -861,6 +861,69 @@ static void test_print_options(void **state) {
     free(text);
 }
 
+/* ---- retention ---- */
+
+static void test_retention(void **state) {
+    (void)state;
+    const int64_t day = 86400000;
+    gw_config *c = new_cfg();
+    assert_true(c->retention.enabled);
+    assert_true(c->retention.raw_ms == 7 * day);
+    assert_true(c->retention.downsample_ms == 60000);
+    assert_int_equal(c->retention.n_summaries, 2);
+    assert_true(c->retention.summaries[0].window_ms == 60000);
+    assert_true(c->retention.summaries[0].keep_ms == 90 * day);
+    assert_true(c->retention.summaries[0].into_ms == 3600000);
+    assert_true(c->retention.summaries[1].window_ms == 3600000);
+    assert_true(c->retention.summaries[1].keep_ms == 5 * 365 * day);
+    assert_true(c->retention.summaries[1].into_ms == 0);
+    assert_true(c->retention.other_summaries_ms == 90 * day);
+    assert_true(c->retention.predictions_ms == 30 * day);
+    assert_true(c->retention.alerts_ms == 365 * day);
+    assert_true(c->retention.interval_ms == 3600000);
+    assert_int_equal(c->retention.batch_rows, 2000);
+    free(c);
+
+    int64_t ms = 0;
+    assert_int_equal(gw_parse_duration("2w", &ms), 0);
+    assert_true(ms == 14 * day);
+    assert_int_equal(gw_parse_duration("1.5y", &ms), 0);
+    assert_true(ms == 547 * day + day / 2);
+
+    c = parse_ok("{\"retention\": {\"raw\": \"0\", \"downsample\": 0, \"summaries\": [{\"window\": "
+                 "\"10s\", \"keep\": \"2w\", \"into\": \"5m\"}], \"alerts\": \"100y\"}}");
+    assert_true(c->retention.raw_ms == 0);
+    assert_int_equal(c->retention.n_summaries, 1);
+    assert_true(c->retention.summaries[0].keep_ms == 14 * day);
+    assert_true(c->retention.summaries[0].into_ms == 300000);
+    assert_true(c->retention.alerts_ms == 36500 * day);
+    free(c);
+
+    expect_error("{\"retention\": {\"alerts\": \"101y\"}}",
+                 "retention.alerts: 101y is out of range 0..100y");
+    expect_error("{\"retention\": {\"summaries\": [{\"window\": \"1m\"}]}}",
+                 "retention.summaries[0]: needs keep");
+    expect_error("{\"retention\": {\"summaries\": [{\"window\": \"1m\", \"keep\": \"1d\", "
+                 "\"into\": \"90s\"}]}}",
+                 "retention.summaries[0].into: must be a larger multiple of window (60000 ms)");
+    expect_error("{\"retention\": {\"summaries\": [{\"window\": \"1m\", \"keep\": 0, "
+                 "\"into\": \"1h\"}]}}",
+                 "retention.summaries[0].into: needs keep > 0 (summaries kept forever are not "
+                 "rolled up)");
+    expect_error("{\"retention\": {\"summaries\": [{\"window\": \"1m\", \"keep\": \"90d\"}, "
+                 "{\"window\": \"60s\", \"keep\": \"1d\"}]}}",
+                 "retention.summaries[1].window: listed twice (also retention.summaries[0])");
+    expect_error("{\"retention\": {\"summaries\": [{\"window\": \"1m\", \"keep\": \"90d\", "
+                 "\"into\": \"1h\"}, {\"window\": \"1h\", \"keep\": \"30d\"}]}}",
+                 "retention.summaries[0].into: the roll-ups would be kept 30d "
+                 "(retention.summaries[1].keep), less than these (90d)");
+    expect_error("{\"retention\": {\"raw\": \"100d\", \"summaries\": []}}",
+                 "retention.downsample: its summaries would be kept 90d "
+                 "(retention.other_summaries), less than the raw readings (100d)");
+    c = parse_ok("{\"retention\": {\"raw\": \"100d\", \"downsample\": 0, \"summaries\": []}}");
+    free(c);
+}
+
 /* docs/config.md carries the reference verbatim between two markers. */
 static void test_docs_match(void **state) {
     (void)state;
@@ -906,6 +969,7 @@ int main(void) {
         cmocka_unit_test(test_rule_pdm_parts),
         cmocka_unit_test(test_subscriptions),
         cmocka_unit_test(test_subscription_templates),
+        cmocka_unit_test(test_retention),
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_print_options),

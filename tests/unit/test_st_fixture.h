@@ -16,6 +16,8 @@
 typedef struct fixture {
     char dir[64];
     char path[128];
+    char *out; /* test_st_query: the last query's output, freed by teardown */
+    size_t out_len;
 } fixture;
 
 static inline int setup(void **state) {
@@ -23,7 +25,7 @@ static inline int setup(void **state) {
     if (f == NULL) {
         return -1;
     }
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_st_db.XXXXXX");
+    snprintf(f->dir, sizeof(f->dir), "/tmp/iotgw_test_st.XXXXXX");
     if (mkdtemp(f->dir) == NULL) {
         free(f);
         return -1;
@@ -42,12 +44,15 @@ static inline int teardown(void **state) {
             if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
                 char p[512];
                 snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-                unlink(p);
+                if (unlink(p) != 0) {
+                    rmdir(p);
+                }
             }
         }
         closedir(d);
     }
     rmdir(f->dir);
+    free(f->out);
     free(f);
     return 0;
 }

@@ -20,49 +20,7 @@
 
 #define T0 1700000000000LL /* 2023-11-14T22:13:20Z, a multiple of 10 s */
 
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-    char *out; /* the last query's output */
-    size_t out_len;
-} fixture;
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL) {
-        return -1;
-    }
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_st_query.XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/iotgw.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-                char p[512];
-                snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-                if (unlink(p) != 0) {
-                    rmdir(p);
-                }
-            }
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    free(f->out);
-    free(f);
-    return 0;
-}
+#include "test_st_fixture.h"
 
 static st_db *writer(const char *path, int merge_rows) {
     st_db *db = NULL;

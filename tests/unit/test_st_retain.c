@@ -27,44 +27,7 @@
 /* 2023-11-14T00:00:00Z: a whole day, hour and minute. */
 #define T0 1699920000000LL
 
-typedef struct fixture {
-    char dir[64];
-    char path[128];
-} fixture;
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL) {
-        return -1;
-    }
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_st_retain.XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/iotgw.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-                char p[512];
-                snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
+#include "test_st_fixture.h"
 
 static st_db *open_db(const char *path) {
     st_db *db = NULL;

@@ -193,7 +193,16 @@ static const char schema_v4[] =
     "  FROM readings_recent r JOIN series s ON s.id = r.series_id"
     "  WHERE NOT EXISTS (SELECT 1 FROM readings x"
     "                    WHERE x.series_id = r.series_id AND x.ts_ms = r.ts_ms"
-    "                      AND x.value = r.value);";
+    "                      AND x.value = r.value);"
+    /* The documented column order: the aggregates right after end_ms, the RFC 3339 start
+     * (which version 2 put after end_ms) appended last. */
+    "DROP VIEW v_summaries;"
+    "CREATE VIEW v_summaries(sensor, metric, window_ms, start_ms, end_ms, count, min, max,"
+    "                        mean, stddev, first, last, p50, p95, start) AS"
+    "  SELECT s.sensor, s.metric, w.window_ms, w.start_ms, w.start_ms + w.window_ms,"
+    "         w.count, w.min, w.max, w.mean, w.stddev, w.first, w.last, w.p50, w.p95,"
+    "         " TS_RFC3339("w.start_ms")
+    "  FROM summaries w JOIN series s ON s.id = w.series_id;";
 // clang-format on
 
 /* migrations[v] takes a database from user_version v to v + 1, in its own transaction. */

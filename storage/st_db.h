@@ -128,8 +128,9 @@ int st_db_insert_prediction(st_db *db, int64_t series_id, int64_t ts_ms, double 
 /* Appends one window summary (inside a transaction). Borrows w. Version 2 schema:
  *   summaries(series_id, window_ms, start_ms, count, min, max, mean, stddev, first, last, p50,
  *             p95) + index on (series_id, window_ms, start_ms)
- *   v_summaries(sensor, metric, window_ms, start_ms, end_ms, start, count, min, max, mean,
- *               stddev, first, last, p50, p95), `start` RFC 3339 UTC text. */
+ *   v_summaries(sensor, metric, window_ms, start_ms, end_ms, count, min, max, mean, stddev,
+ *               first, last, p50, p95, start), `start` RFC 3339 UTC text (version 4 moved it
+ *               from after end_ms to the end). */
 int st_db_insert_summary(st_db *db, int64_t series_id, const an_window_summary *w);
 
 typedef struct st_alert_row {

@@ -503,7 +503,7 @@ def read_status(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 out[k] = int(v.split()[0]) * 1024
     return out
 
@@ -534,6 +534,11 @@ def rss_run(a, tmp, port, series, per_series):
     rc = gw.stop()
     if t_end is None or rc != 0:
         sys.exit(f"bench: rss {series}: gateway stored {c}/{n} (exit {rc}); log {gw.log_path}")
+    mb = 1024 * 1024
+    # Anonymous memory is the gateway's (heap, stacks, SQLite's page cache); file-backed pages
+    # are mostly the shared libraries' code (libcrypto, libsqlite3, paho, libc).
+    print(f"  rss {series} series at the end: {st['VmRSS'] / mb:.1f} MB = anonymous "
+          f"{st['RssAnon'] / mb:.1f} MB + file-backed {st['RssFile'] / mb:.1f} MB", flush=True)
     return st["VmHWM"], max(peak[0], st["VmRSS"]), gw.final_stats().get("series")
 
 

@@ -66,10 +66,11 @@ static const struct {
                   " AND metric = ?2 AND ts >= ?5 AND ts < ?6 ORDER BY ts",
                   true},
     /* The SQL that st_query_readings runs (storage/st_query.c) without the output: tells the
-     * query from the formatting. Keep it in step with st_query.c. */
+     * query from the formatting, for a series named without wildcards (st_query then matches
+     * with =). Keep it in step with st_query.c. */
     [Q_CLI_SQL] = {"iotgw query's SQL alone, rows 30d",
                    "SELECT sensor, metric, ts_ms, ts, value, anomaly FROM v_readings WHERE 1"
-                   " AND sensor GLOB ?1 AND metric GLOB ?2 AND ts_ms >= ?3 AND ts_ms < ?4"
+                   " AND sensor = ?1 AND metric = ?2 AND ts_ms >= ?3 AND ts_ms < ?4"
                    " ORDER BY ts_ms, sensor, metric LIMIT ?5",
                    false},
     /* What every `iotgw query` pays before its query: open, check the schema, close. */

@@ -715,6 +715,34 @@ class MqttTests(unittest.TestCase):
         wait_for(lambda: db_count(self.db) == 1, 20, "the reading stored")
         self.assertEqual(gw.stop(), 0)
 
+    def test_shared_subscription_splits_the_stream(self):
+        """Two gateways in one $share group: the broker gives each message to one of them, so
+        together they store every reading once; key affinity (docs/mqtt.md) is the broker's
+        choice, so a series may be split between them."""
+        b = self.broker()
+        n = 2000
+        sub = [{"topic": "$share/iotgw/sensors/+/+", "sensor": "{1}", "metric": "{2}"}]
+        dbs = [os.path.join(self.tmp, f"share{i}.db") for i in range(2)]
+        gws = [self.gateway(default_config(b.port, db, gateway_id=f"share{i}",
+                                           subscriptions=sub), name=f"share{i}")
+               for i, db in enumerate(dbs)]
+        c = paho_client("", True)
+        c.connect("127.0.0.1", b.port)
+        c.loop_start()
+        infos = [c.publish(f"sensors/sh{i % 20:02d}/level", str(i), qos=1) for i in range(n)]
+        for info in infos:
+            info.wait_for_publish(30)
+        c.loop_stop()
+        c.disconnect()
+        wait_for(lambda: sum(db_count(db) for db in dbs) >= n, 60, "both gateways to store")
+        for gw in gws:
+            self.assertEqual(gw.stop(), 0)
+        values = [sorted(r[0] for r in db_rows(db, "SELECT value FROM v_readings")) for db in dbs]
+        print(f"\n  $share: {len(values[0])} + {len(values[1])} readings of {n}")
+        self.assertEqual(sorted(values[0] + values[1]), [float(i) for i in range(n)])
+        self.assertGreater(len(values[0]), 0)
+        self.assertGreater(len(values[1]), 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

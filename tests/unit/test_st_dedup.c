@@ -1,6 +1,7 @@
-/* Unit tests of the reading identity (schema v4): (series, ts_ms, value) is stored once, a
- * repeated timestamp with another value is kept, multi-row inserts, the merge at open and at
- * an orderly stop, and the migration of a version-3 file that holds copies. */
+/* Unit tests of schema v4: the reading identity ((series, ts_ms, value) is stored once, a
+ * repeated timestamp with another value is kept), multi-row inserts, the merge at open and at
+ * an orderly stop, the migration of a version-3 file that holds copies, and the views' column
+ * order. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -187,6 +188,38 @@ static void test_migrate_v3_to_v4(void **state) {
     st_db_close(db);
 }
 
+/* The views' columns, in the documented order (docs/history.md): the contract. */
+static void test_view_columns(void **state) {
+    fixture *f = *state;
+    st_db_close(open_ok(f->path, NULL));
+    sqlite3 *h = raw_open(f->path);
+    static const struct {
+        const char *view, *cols;
+    } want[] = {
+        {"v_readings", "sensor,metric,ts_ms,ts,value,anomaly"},
+        {"v_summaries", "sensor,metric,window_ms,start_ms,end_ms,count,min,max,mean,stddev,first,"
+                        "last,p50,p95,start"},
+        {"v_alerts", "id,sensor,metric,kind,state,severity,ts_ms,ts,value,threshold,message,"
+                     "published,rule,detail"},
+        {"v_active_alerts", "id,sensor,metric,kind,state,severity,ts_ms,ts,value,threshold,"
+                            "message,published,rule,detail"},
+        {"v_predictions", "sensor,metric,ts_ms,ts,level,slope_per_h,slope_se_per_h,eta_ms,eta,"
+                          "eta_lo_ms,eta_hi_ms"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "SELECT (SELECT group_concat(name) FROM (SELECT name FROM pragma_table_info('%s')"
+                 " ORDER BY cid)) = '%s'",
+                 want[i].view, want[i].cols);
+        if (raw_int(h, sql) != 1) {
+            print_error("%s: columns differ from %s\n", want[i].view, want[i].cols);
+            fail();
+        }
+    }
+    sqlite3_close(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_copies_stored_once, setup, teardown),
@@ -194,6 +227,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_insert_readings_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settle_and_open_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v3_to_v4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_columns, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -684,7 +684,7 @@ void *gw__writer_main(void *arg) {
     if (w->fault != GW_SF_OK) {
         writer__report_losses(w);
     } else if (p->db != NULL && st_db_settle(p->db) != 0) {
-        /* The file at rest holds every reading once, unless this fails. */
+        /* Merges staged copies of staged readings, which v_readings would show twice. */
         GW_WARN("writer", "readings left staged at stop (merged at the next start): %s",
                 st_db_errmsg(p->db));
     }

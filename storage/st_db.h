@@ -181,7 +181,8 @@ int st_db_unpublished(st_db *db, int64_t after_id, int limit, st_alert_fn fn, vo
 int st_db_merge(st_db *db);
 
 /* At an orderly stop: merges when a staged reading may repeat another one (see
- * st_db_insert_readings), so that the file at rest holds every reading once; otherwise leaves
+ * st_db_insert_readings), so that v_readings shows every reading once (it already hides staged
+ * copies of merged readings, not copies among the staged rows); otherwise leaves
  * the rows staged (v_readings shows them all the same) and returns 0 at once. */
 int st_db_settle(st_db *db);
 

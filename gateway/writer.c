@@ -324,7 +324,7 @@ int writer__commit(writer *w) {
     w->n_marks = 0;
     w->txn_known = w->n_known;
     atomic_fetch_add(&p->rows_stored, (uint64_t)w->hold.n_readings);
-    atomic_store(&p->rows_duplicate, (uint64_t)st_db_duplicates(p->db));
+    writer__note_duplicates(w);
     atomic_fetch_add(&p->summaries, (uint64_t)w->hold.n_summaries);
     atomic_fetch_add(&p->alerts, (uint64_t)w->n_txn_alerts);
     gw_sf_hold_clear(&w->hold, w->keep_rows);
@@ -688,9 +688,7 @@ void *gw__writer_main(void *arg) {
         GW_WARN("writer", "readings left staged at stop (merged at the next start): %s",
                 st_db_errmsg(p->db));
     }
-    if (p->db != NULL) {
-        atomic_store(&p->rows_duplicate, (uint64_t)st_db_duplicates(p->db));
-    }
+    writer__note_duplicates(w);
     writer_free(w);
     free(w);
     return NULL;

@@ -183,6 +183,7 @@ static int open_db(writer *w) {
         return 0;
     }
     if (p->db != NULL) {
+        w->dup_closed += (uint64_t)st_db_duplicates(p->db);
         st_db_close(p->db);
         p->db = NULL;
         /* Another file may be there now: series ids are looked up again. */

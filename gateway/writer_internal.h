@@ -54,7 +54,15 @@ typedef struct writer {
     gw_ratelimit fault_rl;
     active_alert *active;
     size_t n_active, cap_active;
+    uint64_t dup_closed; /* copies skipped on connections closed since start (reopens) */
 } writer;
+
+/* Publishes the count of copies skipped since start, over every connection. */
+static inline void writer__note_duplicates(writer *w) {
+    if (w->p->db != NULL) {
+        atomic_store(&w->p->rows_duplicate, w->dup_closed + (uint64_t)st_db_duplicates(w->p->db));
+    }
+}
 
 /* ---- writer.c ---- */
 

@@ -304,6 +304,8 @@ struct st_db {
     int64_t maybe_dup;  /* staged rows that may repeat a stored reading (st_db_insert_readings) */
     int64_t duplicates; /* copies skipped by merges since open */
     int64_t merges;     /* merges since open */
+    int64_t staged_min; /* smallest ts_ms staged since the last merge (INT64_MAX: none), or
+                           smaller after a rollback */
     sqlite3_stmt *stmt[S__COUNT];
     char err[512];
 };
@@ -680,6 +682,7 @@ int st_db_open(st_db **out, const char *path, const st_db_opts *opts, char *err,
         goto fail_open;
     }
     db->merge_rows = opts->merge_rows > 0 ? opts->merge_rows : 0;
+    db->staged_min = INT64_MAX;
     if (!opts->read_only &&
         ((ret = query_int(db, "count recent readings", "SELECT count(*) FROM readings_recent",
                           &db->recent)) != 0 ||
@@ -692,6 +695,7 @@ int st_db_open(st_db **out, const char *path, const st_db_opts *opts, char *err,
      * fail the open: the rows stay staged and the merge is tried again when due. */
     if (!opts->read_only && db->recent > 0 && st_db_merge(db) != 0) {
         db->retry_at = db->recent + 1;
+        db->staged_min = INT64_MIN; /* not known: what an earlier run staged may be old */
     }
     db->err[0] = '\0';
     *out = db;
@@ -805,6 +809,7 @@ int st_db_merge(st_db *db) {
     db->recent = 0;
     db->retry_at = 0;
     db->maybe_dup = 0;
+    db->staged_min = INT64_MAX;
     return 0;
 
 fail_rollback:
@@ -825,6 +830,11 @@ int64_t st_db_duplicates(const st_db *db) {
 
 int64_t st_db_merges(const st_db *db) {
     return db->merges;
+}
+
+bool st_db_staged_min(const st_db *db, int64_t *ts_ms) {
+    *ts_ms = db->staged_min;
+    return db->recent > 0;
 }
 
 int st_db_rollback(st_db *db) {
@@ -884,7 +894,12 @@ static inline int bind_time_or_null(st_db *db, enum stmt_id id, int col, int64_t
 
 /* Counts n staged rows; outside a transaction they are committed already: the same point as
  * a commit, where a merge may be due. */
-static void staged(st_db *db, size_t n, size_t n_maybe_dup) {
+static void staged(st_db *db, const st_reading_row *rows, size_t n, size_t n_maybe_dup) {
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].ts_ms < db->staged_min) {
+            db->staged_min = rows[i].ts_ms;
+        }
+    }
     db->recent += (int64_t)n;
     db->maybe_dup += (int64_t)n_maybe_dup;
     if (sqlite3_get_autocommit(db->h)) {
@@ -927,7 +942,7 @@ int st_db_insert_readings(st_db *db, const st_reading_row *rows, size_t n, size_
     if (done != NULL) {
         *done = i;
     }
-    staged(db, i, i < n_maybe_dup ? i : n_maybe_dup);
+    staged(db, rows, i, i < n_maybe_dup ? i : n_maybe_dup);
     return ret;
 }
 

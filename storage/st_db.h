@@ -186,6 +186,12 @@ int st_db_merge(st_db *db);
  * the rows staged (v_readings shows them all the same) and returns 0 at once. */
 int st_db_settle(st_db *db);
 
+/* The smallest ts_ms of the staged readings, or smaller (INT64_MIN when not known: rows staged
+ * by an earlier connection that could not be merged at open); false when nothing is staged.
+ * Lets retention see whether staged rows are due without scanning the unindexed staging
+ * table. */
+bool st_db_staged_min(const st_db *db, int64_t *ts_ms);
+
 /* Copies skipped by merges, and merges done, since this connection was opened. */
 int64_t st_db_duplicates(const st_db *db);
 int64_t st_db_merges(const st_db *db);

@@ -18,7 +18,6 @@
 /* ---- statements: one table drives preparation and finalization --------------------------- */
 
 enum q_id {
-    Q_STAGED_MIN,
     Q_NEXT_SERIES,
     Q_RAW_SCAN,
     Q_RAW_NTH,
@@ -44,7 +43,6 @@ static const struct {
     const char *what;
     const char *sql;
 } q_defs[Q__COUNT] = {
-    [Q_STAGED_MIN] = {"retention: oldest staged reading", "SELECT min(ts_ms) FROM readings_recent"},
     [Q_NEXT_SERIES] = {"retention: next series",
                        "SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT 1"},
     [Q_RAW_SCAN] = {"retention: read raw readings",
@@ -721,9 +719,8 @@ static int merge_if_old(st_retain *r) {
     if (r->raw_cut == INT64_MIN) {
         return 0;
     }
-    if ((ret = run_ints(r, Q_STAGED_MIN, &oldest, 1, &found)) != 0) {
-        return ret;
-    }
+    /* The writer's connection knows the oldest staged time: no scan of the staging table. */
+    found = st_db_staged_min(r->db, &oldest);
     if (!found || oldest >= r->raw_cut) {
         return 0;
     }

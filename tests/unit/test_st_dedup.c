@@ -122,16 +122,21 @@ static void test_settle_and_open_merge(void **state) {
     st_db *db = open_ok(f->path, &o);
     int64_t s;
     assert_int_equal(st_db_series_id(db, "s", "m", &s), 0);
-    st_reading_row rows[3] = {{s, 5, 1, NAN}, {s, 6, 2, NAN}, {s, 5, 1, NAN}};
+    st_reading_row rows[3] = {{s, 6, 2, NAN}, {s, 5, 1, NAN}, {s, 5, 1, NAN}};
+    int64_t oldest = 0;
+    assert_false(st_db_staged_min(db, &oldest));
     assert_int_equal(st_db_begin(db), 0);
     assert_int_equal(st_db_insert_readings(db, rows, 3, 1, NULL), 0);
     assert_int_equal(st_db_commit(db), 0);
+    assert_true(st_db_staged_min(db, &oldest));
+    assert_int_equal(oldest, 5);
     sqlite3 *h = raw_open(f->path);
     assert_int_equal(raw_int(h, "SELECT count(*) FROM readings_recent"), 3);
     assert_int_equal(st_db_settle(db), 0);
     assert_int_equal(st_db_merges(db), 1);
     assert_int_equal(raw_int(h, "SELECT count(*) FROM readings"), 2);
     assert_int_equal(raw_int(h, "SELECT count(*) FROM readings_recent"), 0);
+    assert_false(st_db_staged_min(db, &oldest));
     assert_int_equal(st_db_settle(db), 0); /* nothing staged: nothing to do */
     assert_int_equal(st_db_merges(db), 1);
 

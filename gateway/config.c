@@ -175,7 +175,7 @@ static const opt mqtt_opts[] = {
         "Host name or IP address of the MQTT broker.", .check = not_empty),
     OPT("port", O_INT(gw_config, mqtt.port, 1, 65535), "1883", "TCP port of the broker."),
     OPT("client_id", O_STRING(gw_config, mqtt.client_id), "",
-        "MQTT client identifier; must be unique on the broker.",
+        "MQTT client id of the subscribing session, unique on the broker (+\"-pub\": publishing).",
         .def_doc = "\"iotgw-<gateway_id>\""),
     OPT("keepalive_s", O_INT(gw_config, mqtt.keepalive_s, 5, 3600), "30",
         "Keepalive interval in seconds."),

@@ -1,6 +1,7 @@
-/* MQTT client of the gateway (paho MQTTAsync): subscriptions feed the pipeline's ingest, the
+/* MQTT client of the gateway (paho MQTTAsync, loaded by paho.h): a persistent session whose
+ * subscriptions feed the pipeline's ingest, and a clean-session connection through which the
  * publisher's sink publishes alerts, a retained `<prefix>/status` says online, and the Last
- * Will says offline. */
+ * Will says offline (mqtt.c says why two). */
 #ifndef GW_MQTT_H
 #define GW_MQTT_H
 

@@ -5,9 +5,8 @@
 
 #include "clock.h"
 #include "commands.h"
+#include "paho.h"
 #include "queue.h" /* GW_EINVAL */
-
-#include <MQTTAsync.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +33,7 @@
 #define SIM_DRAIN_MS          5000 /* at the end, time for queued messages to reach the broker */
 
 static volatile sig_atomic_t stop_signals;
+static const gw_paho *paho; /* libpaho-mqtt3a: the simulator never uses TLS */
 
 static void on_stop_signal(int sig) {
     (void)sig;
@@ -121,7 +121,7 @@ static void on_connect_fail(void *context, MQTTAsync_failureData *resp) {
         why = resp->message;
     }
     if (why == NULL) {
-        why = MQTTAsync_strerror(c->connect_code);
+        why = paho->strerror(c->connect_code);
     }
     snprintf(c->connect_msg, sizeof(c->connect_msg), "%s", why ? why : "unknown error");
     pthread_cond_broadcast(&c->cv);
@@ -150,8 +150,8 @@ static void on_connection_lost(void *context, char *cause) {
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg) {
     (void)context;
     (void)topic_len;
-    MQTTAsync_freeMessage(&msg);
-    MQTTAsync_free(topic);
+    paho->freeMessage(&msg);
+    paho->free(topic);
     return 1;
 }
 
@@ -209,7 +209,7 @@ static void sleep_until_ns(int64_t mono_ns) {
 /* Publishes still queued in paho or awaiting a PUBACK, or -1 when unknown. */
 static long pending_count(MQTTAsync client) {
     MQTTAsync_token *tokens = NULL;
-    if (MQTTAsync_getPendingTokens(client, &tokens) != MQTTASYNC_SUCCESS) {
+    if (paho->getPendingTokens(client, &tokens) != MQTTASYNC_SUCCESS) {
         return -1;
     }
     long n = 0;
@@ -217,7 +217,7 @@ static long pending_count(MQTTAsync client) {
         while (tokens[n] != -1) {
             n++;
         }
-        MQTTAsync_free(tokens);
+        paho->free(tokens);
     }
     return n;
 }
@@ -260,7 +260,7 @@ static int publish(sim_ctx *c, const char *topic, const char *payload, int len) 
             c->outstanding++;
             pthread_mutex_unlock(&c->mu);
         }
-        int rc = MQTTAsync_sendMessage(c->client, topic, &msg, qos1 ? &ro : NULL);
+        int rc = paho->sendMessage(c->client, topic, &msg, qos1 ? &ro : NULL);
         if (rc == MQTTASYNC_SUCCESS) {
             c->sent++;
             return 0;
@@ -282,7 +282,7 @@ static int publish(sim_ctx *c, const char *topic, const char *payload, int len) 
             c->dropped++;
             return 0;
         }
-        const char *why = MQTTAsync_strerror(rc);
+        const char *why = paho->strerror(rc);
         fprintf(stderr, "simulate: publish to %s failed: %s (%d)\n", topic, why ? why : "error",
                 rc);
         return -1;
@@ -411,7 +411,7 @@ static int run_loop(sim_ctx *c, const gw_sim_gen *g, int64_t start) {
  * disconnect; a second signal cuts it short. */
 static void drain(sim_ctx *c) {
     int64_t deadline = gw_mono_ms() + SIM_DRAIN_MS;
-    while (stop_signals < 2 && gw_mono_ms() < deadline && MQTTAsync_isConnected(c->client)) {
+    while (stop_signals < 2 && gw_mono_ms() < deadline && paho->isConnected(c->client)) {
         long n = pending_count(c->client);
         if (n <= 0) {
             break;
@@ -426,7 +426,7 @@ static void disconnect(sim_ctx *c) {
     d.onSuccess = on_disconnect_ok;
     d.onFailure = on_disconnect_fail;
     d.context = c;
-    if (MQTTAsync_disconnect(c->client, &d) != MQTTASYNC_SUCCESS) {
+    if (paho->disconnect(c->client, &d) != MQTTASYNC_SUCCESS) {
         return;
     }
     int64_t deadline = gw_mono_ms() + 3000;
@@ -496,9 +496,9 @@ static int connect_broker(sim_ctx *c) {
     co.onSuccess = on_connect_ok;
     co.onFailure = on_connect_fail;
     co.context = c;
-    int rc = MQTTAsync_connect(c->client, &co);
+    int rc = paho->connect(c->client, &co);
     if (rc != MQTTASYNC_SUCCESS) {
-        const char *why = MQTTAsync_strerror(rc);
+        const char *why = paho->strerror(rc);
         fprintf(stderr, "simulate: cannot connect to %s:%d: %s\n", o->host, o->port,
                 why ? why : "error");
         return -1;
@@ -549,6 +549,13 @@ int gw_cmd_simulate(int argc, char **argv) {
         return 2;
     }
 
+    char perr[256];
+    paho = gw_paho_load(false, perr, sizeof(perr));
+    if (paho == NULL) {
+        fprintf(stderr, "simulate: %s\n", perr);
+        return 1;
+    }
+
     int status = 1;
     sim_ctx c;
     memset(&c, 0, sizeof(c));
@@ -592,17 +599,17 @@ int gw_cmd_simulate(int argc, char **argv) {
     cro.sendWhileDisconnected = 0; /* offline readings are dropped and counted, not queued */
     cro.maxBufferedMessages = SIM_BUFFERED;
     cro.MQTTVersion = MQTTVERSION_3_1_1;
-    int rc = MQTTAsync_createWithOptions(&c.client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE,
-                                         NULL, &cro);
+    int rc =
+        paho->createWithOptions(&c.client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
     if (rc != MQTTASYNC_SUCCESS) {
-        const char *why = MQTTAsync_strerror(rc);
+        const char *why = paho->strerror(rc);
         fprintf(stderr, "simulate: cannot connect to %s:%d: %s\n", o.host, o.port,
                 why ? why : "cannot create the client");
         goto fail_create;
     }
-    if (MQTTAsync_setCallbacks(c.client, &c, on_connection_lost, on_message, NULL) !=
+    if (paho->setCallbacks(c.client, &c, on_connection_lost, on_message, NULL) !=
             MQTTASYNC_SUCCESS ||
-        MQTTAsync_setConnected(c.client, &c, on_connected) != MQTTASYNC_SUCCESS) {
+        paho->setConnected(c.client, &c, on_connected) != MQTTASYNC_SUCCESS) {
         fprintf(stderr, "simulate: cannot set the MQTT callbacks\n");
         goto fail_callbacks;
     }
@@ -651,7 +658,7 @@ int gw_cmd_simulate(int argc, char **argv) {
 
 fail_connect:
 fail_callbacks:
-    MQTTAsync_destroy(&c.client);
+    paho->destroy(&c.client);
 fail_create:
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     sigaction(SIGINT, &old_int, NULL);

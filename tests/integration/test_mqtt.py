@@ -458,8 +458,17 @@ class MqttTests(unittest.TestCase):
             at_kill.append(-1 if newest is None else newest - STREAM_TS0)
             b.stop(signal.SIGTERM)
             b.start()
-            wait_for(lambda: gw.text().count("reconnected to") >= k + 1, 60,
-                     f"the gateway to reconnect after broker restart {k + 1}")
+            try:
+                # Both connections: the subscriptions and the publishing one.
+                wait_for(lambda: min(gw.text().count(f"reconnected to tcp://127.0.0.1:{b.port} "
+                                                     f"({role})")
+                                     for role in ("subscriptions", "publishing")) >= k + 1, 60,
+                         f"the gateway to reconnect after broker restart {k + 1}")
+            except AssertionError:
+                mqtt_lines = [ln for ln in gw.text().splitlines() if " mqtt: " in ln]
+                print("\nDIAG gateway mqtt log:\n" + "\n".join(mqtt_lines[-20:]) +
+                      "\nDIAG broker log:\n" + "\n".join(b.text().splitlines()[-40:]))
+                raise
             restarts.append(time.monotonic() - r0)
             s.limit = int(n * (kills[k + 1] + 0.05)) if k + 1 < len(kills) else n
         s.wait_acked(n, 120, "every message acknowledged")

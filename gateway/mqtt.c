@@ -35,7 +35,7 @@ typedef struct gw_conn {
     bool subscriber;  /* the persistent session with the subscriptions */
     char client_id[GW_CFG_STR + 8];
     atomic_bool connected;
-    atomic_bool initial_done;    /* the first connect (and subscribe) succeeded */
+    bool up;                     /* main thread: the first connect succeeded */
     atomic_uint connects;        /* successful connects, reconnects included */
     atomic_uint connected_calls; /* paho's connected callbacks: the first is the first connect */
 
@@ -526,8 +526,8 @@ static int start_connect(gw_conn *c) {
 /* Connects one connection (unless connected already) and waits for the CONNACK. */
 static int conn_connect(gw_conn *c, int timeout_ms, char *err, size_t errlen) {
     gw_mqtt *m = c->m;
-    if (atomic_load(&c->initial_done)) {
-        return 0;
+    if (c->up) {
+        return 0; /* an earlier call connected this one before another step failed */
     }
     set_done(c, 0, 0, NULL);
     int rc = start_connect(c);
@@ -542,6 +542,7 @@ static int conn_connect(gw_conn *c, int timeout_ms, char *err, size_t errlen) {
         return -EIO;
     }
     atomic_store(&c->connected, true);
+    c->up = true;
     if (c->subscriber && c->session_present) {
         GW_INFO("mqtt", "the broker kept the session of %s", c->client_id);
     }
@@ -549,15 +550,11 @@ static int conn_connect(gw_conn *c, int timeout_ms, char *err, size_t errlen) {
 }
 
 int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
-    /* Publishing first: alerts can go out as soon as readings come in. */
+    /* Publishing first: its Last Will covers the rest of the start. `online` waits for the
+     * subscriptions, so that a client seeing it knows that readings are taken from then on. */
     int rc = conn_connect(&m->pub, timeout_ms, err, errlen);
     if (rc != 0) {
         return rc;
-    }
-    if (!atomic_load(&m->pub.initial_done)) {
-        atomic_store(&m->pub.initial_done, true);
-        publish_status(m, "online");
-        atomic_fetch_add(&m->pub.connects, 1);
     }
     gw_conn *c = &m->sub;
     rc = conn_connect(c, timeout_ms, err, errlen);
@@ -574,8 +571,9 @@ int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
                  rc != MQTTASYNC_SUCCESS ? m->api->strerror(rc) : c->fail_msg);
         return -EIO;
     }
-    atomic_store(&c->initial_done, true);
     atomic_fetch_add(&c->connects, 1);
+    publish_status(m, "online");
+    atomic_fetch_add(&m->pub.connects, 1);
     return 0;
 }
 

@@ -5,12 +5,13 @@ an active alert whose rule was removed from the config is cleared at start."""
 import json
 import os
 import signal
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (Broker, Client, Gateway, TmpDir, db_count, db_rows, default_config,  # noqa: E402
-                     wait_for)
+from harness import (IOTGW, Broker, Client, Gateway, TmpDir, db_count, db_rows,  # noqa: E402
+                     default_config, wait_for)
 
 
 class RestartAlerts(unittest.TestCase):
@@ -148,6 +149,42 @@ class RestartAlerts(unittest.TestCase):
                       gw.text())
         self.assertEqual(gw.stop(), 0)
         self.assertEqual(len(self.events(sub)), 3)
+
+    def replay(self, name, lines, cfg):
+        cap = os.path.join(self.tmp, f"{name}.txt")
+        with open(cap, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        path = os.path.join(self.tmp, f"{name}.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([IOTGW, "replay", "-q", "-a", "-c", path, cap], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [json.loads(line) for line in r.stdout.splitlines()], r.stderr
+
+    def test_replay_on_an_existing_database_goes_on(self):
+        t0 = 1700000000000
+        cfg = default_config(self.broker.port, self.db)
+
+        def line(s, v):
+            return "json/boiler " + json.dumps({"ts": t0 + s * 1000, "temp": v})
+        out, _ = self.replay("c1", [line(0, 25), line(1, 31)], cfg)
+        self.assertEqual([(e["state"], e["value"]) for e in out], [("raised", 31)])
+        # The next capture on the same file: still above raises nothing, 25 clears.
+        out, err = self.replay("c2", [line(2, 33), line(3, 25)], cfg)
+        self.assertIn("1 go on in their rules", err)
+        self.assertEqual([(e["state"], e["value"], e["ts"]) for e in out],
+                         [("cleared", 25, "2023-11-14T22:13:23.000Z")])
+        self.assertEqual(self.rows("SELECT state, value FROM v_alerts ORDER BY id"),
+                         [("raised", 31.0), ("cleared", 25.0)])
+        self.assertEqual(self.rows("SELECT count(*) FROM v_active_alerts")[0][0], 0)
+        # Replaying the first capture again on this file raises again (its state is clear
+        # now); a capture that stays above raises nothing more.
+        out, _ = self.replay("c1", [line(0, 25), line(1, 31)], cfg)
+        self.assertEqual([(e["state"], e["value"]) for e in out], [("raised", 31)])
+        out, _ = self.replay("c3", [line(1, 31), line(4, 32)], cfg)
+        self.assertEqual(out, [])
+        self.assertEqual(self.rows("SELECT count(*), max(value) FROM v_active_alerts"), [(1, 31.0)])
 
 
 if __name__ == "__main__":

@@ -183,10 +183,11 @@ int gw__restore_load(gw_pipeline *p) {
         gw__restore_free(r);
         return 0;
     }
-    GW_INFO("restore",
-            "%zu alerts raised by earlier runs: %zu go on in their rules, %zu are cleared at "
-            "start (their rule is gone or changed)",
-            r->n, r->n - r->n_cleared, r->n_cleared);
+    /* A replay says nothing on stderr but its summary (and nothing at all with -q). */
+    gw_log(p->opts.inline_decode ? GW_LOG_DEBUG : GW_LOG_INFO, "restore",
+           "%zu alerts raised by earlier runs: %zu go on in their rules, %zu are cleared at "
+           "start (their rule is gone or changed)",
+           r->n, r->n - r->n_cleared, r->n_cleared);
     p->restore = r;
     return 0;
 }

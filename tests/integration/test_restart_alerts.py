@@ -171,7 +171,7 @@ class RestartAlerts(unittest.TestCase):
         out, _ = self.replay("c1", [line(0, 25), line(1, 31)], cfg)
         self.assertEqual([(e["state"], e["value"]) for e in out], [("raised", 31)])
         # The next capture on the same file: still above raises nothing, 25 clears.
-        out, err = self.replay("c2", [line(2, 33), line(3, 25)], cfg)
+        out, err = self.replay("c2", [line(2, 33), line(3, 25)], dict(cfg, log={"level": "debug"}))
         self.assertIn("1 go on in their rules", err)
         self.assertEqual([(e["state"], e["value"], e["ts"]) for e in out],
                          [("cleared", 25, "2023-11-14T22:13:23.000Z")])

@@ -173,6 +173,9 @@ int an_anomaly_update(const an_anomaly_cfg *cfg, an_anomaly_state *st, int rule,
         return -1;
     }
     if (st->n == 0) {
+        /* A restored episode survives the start (an_anomaly_restore). */
+        uint8_t raised = st->raised;
+        int64_t hit_ts = st->hit_ts;
         memset(st, 0, sizeof(*st));
         st->level = value;
         st->last_v = value;
@@ -181,6 +184,12 @@ int an_anomaly_update(const an_anomaly_cfg *cfg, an_anomaly_state *st, int rule,
         st->tail_xi = (float)GAUSS_XI;
         st->tail_m2 = (float)(2.0 * GAUSS_XI * GAUSS_XI);
         st->n = 1;
+        st->raised = raised;
+        st->hit_ts = hit_ts;
+        if (raised && (double)ts_ms - (double)hit_ts >= (double)cfg->refractory_ms) {
+            st->raised = 0;
+            return emit(cfg, st, rule, ts_ms, value, AN_STATE_CLEARED, out);
+        }
         return 0;
     }
 
@@ -270,6 +279,14 @@ int an_anomaly_update(const an_anomaly_cfg *cfg, an_anomaly_state *st, int rule,
         return emit(cfg, st, rule, ts_ms, value, AN_STATE_CLEARED, out);
     }
     return 0;
+}
+
+void an_anomaly_restore(an_anomaly_state *st, int64_t ts_ms, double value) {
+    if (st != NULL) {
+        st->raised = 1;
+        st->hit_ts = ts_ms;
+        st->last_v = value;
+    }
 }
 
 int an_anomaly_tick(const an_anomaly_cfg *cfg, an_anomaly_state *st, int rule, int64_t now_ms,

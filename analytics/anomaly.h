@@ -78,6 +78,14 @@ void an_anomaly_init(an_anomaly_state *st);
 int an_anomaly_update(const an_anomaly_cfg *cfg, an_anomaly_state *st, int rule, int64_t ts_ms,
                       double value, an_alert *out, int cap);
 
+/* Restores an open episode after a restart from the raised alert: raised, its reading
+ * (ts_ms, value) the last anomalous one. The detector's statistics are not stored: it warms up
+ * again and scores nothing for `warmup` readings. The alert clears as usual at the first
+ * reading (or tick) at least refractory_ms after ts_ms (during the warm-up every reading
+ * counts as normal); it never raises again while raised. Call it on a state fresh from
+ * an_anomaly_init. NULL is ignored. */
+void an_anomaly_restore(an_anomaly_state *st, int64_t ts_ms, double value);
+
 /* Clock tick for a series that may have gone silent: clears a raised alert once now_ms is at
  * least refractory_ms after the last anomalous reading. Same contract as update; the cleared
  * alert carries the last reading's value and ts_ms = now_ms. */

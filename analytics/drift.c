@@ -113,13 +113,51 @@ static void track_level(const an_drift_cfg *cfg, an_drift_state *st, double v, d
     st->noise2 = (float)((double)st->noise2 + an * (rn * rn - (double)st->noise2));
 }
 
+int an_drift_restore(an_drift_state *st, double baseline, double shift) {
+    if (!st || !isfinite(baseline) || !isfinite(shift)) {
+        return -1;
+    }
+    st->restored_mu = baseline;
+    st->side = shift < 0.0 ? -1 : 1;
+    return 0;
+}
+
+/* The end of the warm-up after a restore: the level learned from the new readings is judged
+ * against the restored baseline, as the raised phase's clearing sum would judge it. */
+static int restored_verdict(const an_drift_cfg *cfg, an_drift_state *st, int rule, int64_t ts_ms,
+                            double value, an_alert *out) {
+    double base = st->restored_mu;
+    double w = (st->level - base) / level_sigma(cfg, st, noise_sigma(cfg, st));
+    st->gp = 0.0f;
+    st->gn = 0.0f;
+    st->n = 0;
+    if ((double)st->side * w > 0.5 * cfg->k) {
+        /* Still shifted: the episode goes on against the baseline it was raised on. */
+        st->mu = base;
+        st->phase = PH_RAISED;
+        return 0;
+    }
+    double learned = st->mu;
+    st->mu = base;
+    int k = emit(cfg, st, rule, ts_ms, value, AN_STATE_CLEARED, out);
+    st->mu = learned;
+    st->phase = PH_WATCH;
+    st->side = 0;
+    return k;
+}
+
 int an_drift_update(const an_drift_cfg *cfg, an_drift_state *st, int rule, int64_t ts_ms,
                     double value, an_alert *out, int cap) {
     if (!cfg || !st || !out || cap < 1) {
         return -1;
     }
     if (st->phase == PH_LEARN && st->n == 0) {
+        /* A restored episode survives the start of the learning. */
+        double restored_mu = st->restored_mu;
+        int8_t side = st->side;
         memset(st, 0, sizeof(*st));
+        st->restored_mu = restored_mu;
+        st->side = side;
         st->mu = value;
         st->level = value;
         st->last_v = value;
@@ -146,6 +184,9 @@ int an_drift_update(const an_drift_cfg *cfg, an_drift_state *st, int rule, int64
         st->n++;
         st->age = (uint16_t)(st->n < UINT16_MAX ? st->n : UINT16_MAX);
         if (st->n >= cfg->warmup) {
+            if (st->side != 0) {
+                return restored_verdict(cfg, st, rule, ts_ms, value, out);
+            }
             st->phase = PH_WATCH;
             st->gp = 0.0f;
             st->gn = 0.0f;

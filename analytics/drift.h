@@ -49,17 +49,22 @@ typedef struct an_drift_cfg {
 
 /* Internal state, caller-allocated, 56 bytes. Treat as opaque. */
 typedef struct an_drift_state {
-    double mu;       /* baseline level */
-    double level;    /* short-term level (EWMA) */
-    double last_v;   /* previous reading (quantisation step) */
-    float noise2;    /* short-term noise variance (winsorised) */
-    float dev2;      /* mean square of (level - mu): D^2 before the floor */
-    float gp;        /* upper CUSUM; while raised upward: the reverse (clearing) sum */
-    float gn;        /* lower CUSUM; while raised downward: the reverse (clearing) sum */
+    double mu;     /* baseline level */
+    double level;  /* short-term level (EWMA) */
+    double last_v; /* previous reading (quantisation step) */
+    float noise2;  /* short-term noise variance (winsorised) */
+    float dev2;    /* mean square of (level - mu): D^2 before the floor */
+    union {
+        struct {
+            float gp; /* upper CUSUM; while raised upward: the reverse (clearing) sum */
+            float gn; /* lower CUSUM; while raised downward: the reverse (clearing) sum */
+        };
+        double restored_mu; /* learning after an_drift_restore: the raised alert's baseline */
+    };
     float quantum;   /* running median of the non-zero steps, 0 = none yet */
     uint32_t n;      /* readings in the current phase */
     uint8_t phase;   /* 0 learning, 1 watching, 2 raised */
-    int8_t side;     /* +1 / -1 while raised */
+    int8_t side;     /* +1 / -1 while raised; while learning: a restored episode's side */
     int8_t clip_run; /* consecutive clipped readings, signed by side */
     uint16_t age;    /* readings learned from since the start (saturates) */
 } an_drift_state;
@@ -83,6 +88,17 @@ int an_drift_cfg_check(const an_drift_cfg *cfg);
 
 /* Initialises a state to "no data". */
 void an_drift_init(an_drift_state *st);
+
+/* Restores an open episode after a restart from the raised alert: its baseline (the alert's
+ * threshold) and its shift (the alert's detail; its sign is the side). The detector's
+ * statistics are not stored, so it learns them again over `warmup` readings, which raise
+ * nothing. At the end of that warm-up the short-term level is judged against the restored
+ * baseline: within k / 2 spreads of it (as the raised phase's clearing sum asks) the alert
+ * clears (threshold = the restored baseline, detail = level - it) and the newly learned
+ * baseline stays; otherwise the episode goes on, raised against the restored baseline
+ * (clearing or relearning as usual). Call it on a state fresh from an_drift_init. Returns 0,
+ * or -1 for a NULL state or a non-finite baseline or shift. */
+int an_drift_restore(an_drift_state *st, double baseline, double shift);
 
 /* Feeds one reading (value finite). Borrows cfg and st (st is updated). Writes at most 1
  * transition into out (cap >= 1 required, else nothing is written and -1 returned) with

@@ -14,6 +14,14 @@ void an_rate_init(an_rate_state *st) {
     *st = (an_rate_state){.last_ts_ms = 0, .last_value = 0, .primed = 0, .raised = 0};
 }
 
+int an_rate_restore(an_rate_state *st, int64_t ts_ms, double value) {
+    if (st == NULL || !isfinite(value)) {
+        return -EINVAL;
+    }
+    *st = (an_rate_state){.last_ts_ms = ts_ms, .last_value = value, .primed = 1, .raised = 1};
+    return 0;
+}
+
 /* |v - v0| per second over dt_ms > 0. The difference is scaled before the one division so that
  * exact operands give an exact rate; an overflow (values near DBL_MAX of opposite signs) still
  * compares above any finite limit, but is reported as DBL_MAX so that it prints as a number. */

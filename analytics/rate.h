@@ -38,6 +38,12 @@ typedef struct an_rate_state {
 /* Initialises a state to "no reading, nothing raised". */
 void an_rate_init(an_rate_state *st);
 
+/* Restores an open episode after a restart from the raised alert: raised, primed with the
+ * reading that raised it (ts_ms, value), so that the next reading's rate is measured from it:
+ * a rate <= above clears, a faster one changes nothing. Call it on a state fresh from
+ * an_rate_init. Returns 0, or -EINVAL for a NULL state or a non-finite value. */
+int an_rate_restore(an_rate_state *st, int64_t ts_ms, double value);
+
 /* Feeds one reading (value finite). Borrows cfg and st (st is updated). Writes at most 1
  * transition into out with .rule = rule. Returns the number of transitions written (0 or 1),
  * or -EINVAL without touching st when an argument is NULL, cap < 1, or cfg->above is not a

@@ -40,6 +40,15 @@ static void fill(an_alert *a, const an_stale_cfg *cfg, an_state state, int rule,
     };
 }
 
+int an_stale_restore(an_stale_state *st, int64_t last_seen_ms, double last_value) {
+    if (st == NULL) {
+        return -EINVAL;
+    }
+    *st = (an_stale_state){
+        .last_seen_ms = last_seen_ms, .last_value = last_value, .seen = 1, .raised = 1};
+    return 0;
+}
+
 int an_stale_seen(const an_stale_cfg *cfg, an_stale_state *st, int rule, int64_t t_ms, double value,
                   an_alert *out, int cap) {
     if (!usable(cfg, st, out, cap)) {

@@ -43,6 +43,12 @@ typedef struct an_stale_state {
 /* Initialises a state to "never seen, nothing raised". */
 void an_stale_init(an_stale_state *st);
 
+/* Restores an open episode after a restart from the raised alert: raised, last seen at
+ * last_seen_ms (the raise's time minus the silence it reported) with last_value. The next
+ * an_stale_seen clears it (detail: the whole silence, restart included); checks raise nothing
+ * more. Call it on a state fresh from an_stale_init. Returns 0, or -EINVAL for a NULL state. */
+int an_stale_restore(an_stale_state *st, int64_t last_seen_ms, double last_value);
+
 /* Records a reading at time t_ms. Borrows cfg and st (st is updated). Writes at most 1
  * transition (a clear) into out with .rule = rule. Returns the number written (0 or 1), or
  * -EINVAL without touching st when an argument is NULL, cap < 1 or cfg->after_ms <= 0. */

@@ -54,6 +54,16 @@ void an_threshold_init(an_threshold_state *st) {
     st->low = (an_threshold_side){.run_start_ms = 0, .raised = 0, .in_run = 0};
 }
 
+int an_threshold_restore(an_threshold_state *st, an_kind kind) {
+    if (st == NULL || (kind != AN_KIND_HIGH && kind != AN_KIND_LOW)) {
+        return -EINVAL;
+    }
+    an_threshold_side *s = kind == AN_KIND_HIGH ? &st->high : &st->low;
+    s->raised = 1;
+    s->in_run = 0;
+    return 0;
+}
+
 /* Rejects a missing argument or cap < 2 with -EINVAL before touching the state, so that a
  * transition is never consumed without having room to report it. Emits the high side's
  * transition first, then the low side's. */

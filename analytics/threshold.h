@@ -52,6 +52,13 @@ typedef struct an_threshold_state {
 /* Initialises a state to "nothing raised, no run". */
 void an_threshold_init(an_threshold_state *st);
 
+/* Restores an open episode after a restart: the side of `kind` (AN_KIND_HIGH or AN_KIND_LOW)
+ * is raised, with no run, as right after its raise. The next readings then clear it under the
+ * usual rules (clear level, clear_for) or, while they stay beyond the clear level, change
+ * nothing. Call it on a state fresh from an_threshold_init. Returns 0, or -EINVAL for another
+ * kind or a NULL state. */
+int an_threshold_restore(an_threshold_state *st, an_kind kind);
+
 /* Feeds one reading. Borrows cfg and st (st is updated). Writes at most 2 transitions into
  * out (cap >= 2 required) with .rule = rule. Returns the number of transitions written. */
 int an_threshold_update(const an_threshold_cfg *cfg, an_threshold_state *st, int rule,

@@ -70,6 +70,12 @@ void an_trend_init(an_trend_state *st) {
     memset(st, 0, sizeof(*st));
 }
 
+void an_trend_restore(an_trend_state *st) {
+    if (st != NULL) {
+        st->raised = 1;
+    }
+}
+
 static void reset_fit(an_trend_state *st, int64_t ts_ms) {
     uint8_t raised = st->raised;
     memset(st, 0, sizeof(*st));

@@ -111,6 +111,13 @@ int an_trend_cfg_check(const an_trend_cfg *cfg);
 /* Initialises a state to "no data". */
 void an_trend_init(an_trend_state *st);
 
+/* Restores an open episode after a restart: raised, with no fit (the fit is not stored). The
+ * alert then clears once a new fit is mature (min_points readings over about half a window)
+ * and no longer predicts the limit within clear_factor x horizon, or its slope turns away;
+ * until then nothing changes, and it never raises again while raised. Call it on a state fresh
+ * from an_trend_init. NULL is ignored. */
+void an_trend_restore(an_trend_state *st);
+
 /* Feeds one reading (value finite; ts in any order). Borrows cfg and st (st is updated). Writes
  * at most 1 transition into out (cap >= 1 required, else nothing is written and -1 returned)
  * with .rule = rule. Returns the number of transitions written. */

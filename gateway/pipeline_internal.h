@@ -47,6 +47,7 @@ typedef struct gw_alert_ev {
     an_alert a;
     const an_rule *rule; /* a.rule indexes the rule set the worker had at the time */
     uint32_t series;
+    uint8_t why; /* GW_WHY_RULE (0), or why it was cleared at start (restore.h) */
 } gw_alert_ev;
 
 typedef struct gw_summary_ev {
@@ -176,6 +177,10 @@ struct gw_pipeline {
     atomic_uint_fast64_t late_readings, summaries, summaries_failed;
     atomic_uint_fast64_t retention_passes, retention_deleted, retention_summaries;
     int64_t next_alert_seq;
+
+    /* Alerts raised by earlier runs (restore.h): made before the threads start, then read
+     * only, by the workers and the writer at their start. NULL when there are none. */
+    struct gw_restore *restore;
 
     /* Storage faults: the writer's status, under sf_mu (read by stats and MQTT). */
     pthread_mutex_t sf_mu;

@@ -13,6 +13,7 @@
 #include "anomaly.h"
 #include "drift.h"
 #include "rate.h"
+#include "restore.h"
 #include "rule.h"
 #include "stale.h"
 #include "threshold.h"
@@ -286,6 +287,55 @@ static void reload(worker *wk, int index, const gw_ruleset *rs) {
     wk->n_owned = kept;
 }
 
+/* The part whose state machine raises alerts of this kind. */
+static uint8_t kind_part(an_kind kind) {
+    switch (kind) {
+    case AN_KIND_HIGH:
+    case AN_KIND_LOW:
+        return PART_THRESHOLD;
+    case AN_KIND_RATE:
+        return PART_RATE;
+    case AN_KIND_STALE:
+        return PART_STALE;
+    case AN_KIND_TREND:
+        return PART_TREND;
+    case AN_KIND_DRIFT:
+        return PART_DRIFT;
+    case AN_KIND_ANOMALY:
+        return PART_ANOMALY;
+    default:
+        return 0;
+    }
+}
+
+/* At start, before the first reading: the alerts earlier runs left raised on this worker's
+ * series go on in the state of their rule part (restore.h). */
+static void restore_states(worker *wk, int index) {
+    gw_pipeline *p = wk->p;
+    const gw_restore *r = p->restore;
+    for (size_t i = 0; r != NULL && i < r->n; i++) {
+        const gw_restore_item *it = &r->items[i];
+        gw_series *s = gw_series_get(p->series, it->series);
+        if (it->why != GW_WHY_RULE || (int)(s->hash % (uint32_t)p->n_workers) != index) {
+            continue;
+        }
+        wstate *w = state_for(wk, s);
+        void *part = NULL;
+        rule_entry *e = w != &empty_state ? first_entry(w) : NULL;
+        for (uint16_t k = 0; e != NULL && k < w->n_rules; k++, e = next_entry(e)) {
+            if (&wk->rules->rules[e->rule] == it->rule) {
+                part = entry_part(e, kind_part(it->a.kind));
+                break;
+            }
+        }
+        if (part == NULL || gw__restore_part(it, part) != 0) {
+            GW_ERROR("worker", "%s alert %lld of %s/%s (rule %s) not taken over: it stays active",
+                     an_kind_name(it->a.kind), (long long)it->id, s->sensor, s->metric,
+                     it->rule->name);
+        }
+    }
+}
+
 static void flush_out(worker *wk) {
     gw_batch *b = wk->out;
     if (b == NULL ||
@@ -478,6 +528,7 @@ void *gw__worker_main(void *arg) {
     gw_queue *in = p->work_q[wa->index];
     worker wk = {.p = p, .replay = p->opts.inline_decode, .rules = p->rules};
     void *items[16];
+    restore_states(&wk, wa->index);
     for (;;) {
         size_t n = gw_queue_pop(in, items, NULL, 16, -1);
         if (n == 0) {

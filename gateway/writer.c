@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "decode.h"
 #include "pipeline_internal.h"
+#include "restore.h"
 #include "retain.h"
 #include "rule.h"
 #include "store_fault.h"
@@ -367,7 +368,11 @@ void writer__alert_row(writer *w, const gw_alert_ev *ev, int64_t series_id, char
                        st_alert_row *row) {
     gw_pipeline *p = w->p;
     gw_series *s = gw_series_get(p->series, ev->series);
-    gw_alert_message(&ev->a, s->sensor, s->metric, ev->rule->name, msg, len);
+    if (ev->why != GW_WHY_RULE) {
+        gw__restore_message(ev, s->sensor, s->metric, msg, len);
+    } else {
+        gw_alert_message(&ev->a, s->sensor, s->metric, ev->rule->name, msg, len);
+    }
     *row = (st_alert_row){
         .gateway = p->cfg->gateway_id,
         .series_id = series_id,
@@ -525,7 +530,7 @@ int writer__insert_rows(writer *w, const gw_batch *b) {
 
 /* A batch from the workers: written into the open transaction, or held while storage fails.
  * Its alerts are stored with it, or published unstored. */
-static void store_batch(writer *w, const gw_batch *b) {
+void writer__store_batch(writer *w, const gw_batch *b) {
     if (w->fault == GW_SF_OK) {
         (void)writer__ensure_txn(w);
     }
@@ -606,6 +611,7 @@ void *gw__writer_main(void *arg) {
         writer__enter_fault(w, kind != GW_SF_OK ? kind : GW_SF_UNAVAILABLE, why);
     }
     writer__resend_outbox(w);
+    gw__restore_writer_start(w);
     const int64_t tick = p->cfg->storage.tick_ms;
     void *items[16];
     gw_retain *rt = NULL; /* made once the connection is up; NULL: retention off */
@@ -634,7 +640,7 @@ void *gw__writer_main(void *arg) {
         }
         for (size_t i = 0; i < n; i++) {
             gw__retain_observe(rt, items[i]);
-            store_batch(w, items[i]);
+            writer__store_batch(w, items[i]);
             free(items[i]);
         }
         take_acks(w);

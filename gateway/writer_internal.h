@@ -78,6 +78,9 @@ void writer__fail_txn(writer *w, int code);
 /* Forgets the cached series ids set from known[from] on (after a rollback or a reopen). */
 void writer__forget_series(writer *w, size_t from);
 
+/* Stores a batch from the workers (rows and alerts), or holds it while storage fails. */
+void writer__store_batch(writer *w, const gw_batch *b);
+
 /* Inserts a batch's readings, summaries and predictions (not its alerts) into the open
  * transaction. Returns 0 or the first error. */
 int writer__insert_rows(writer *w, const gw_batch *b);

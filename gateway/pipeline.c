@@ -247,6 +247,10 @@ int gw_pipeline_reload_rules(gw_pipeline *p, const an_rule *rules, size_t n) {
         return -ENOMEM;
     }
     p->rules = rs;
+    if (p->opts.inline_decode) {
+        /* The caller is the decode stage: what it decoded so far goes by the old rules. */
+        flush_routes(p);
+    }
     for (int k = 0; k < p->n_workers; k++) {
         gw_batch *b = gw__batch_new();
         if (b == NULL) {
@@ -462,7 +466,7 @@ int gw_pipeline_start(gw_pipeline *p) {
     }
     p->writer_running = true;
     for (int i = 0; i < p->n_workers; i++) {
-        p->worker_args[i] = (gw_worker_arg){p, i};
+        p->worker_args[i] = (gw_worker_arg){p, i, p->rules};
         rc = pthread_create(&p->worker_th[i], NULL, gw__worker_main, &p->worker_args[i]);
         if (rc != 0) {
             return -rc;

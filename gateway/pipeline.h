@@ -111,8 +111,11 @@ void gw_pipeline_alert_delivered(gw_pipeline *p, int64_t alert_id);
 
 /* Replaces the rules (SIGHUP): copies rules[0..n) and hands them to every worker behind the
  * readings already queued. A (series, rule) whose rule is unchanged keeps its state (open
- * episodes, trends, baselines); window state is never touched. Main thread. Returns 0 or
- * -ENOMEM. */
+ * episodes, trends, baselines); window state is never touched. An open alert of a changed
+ * rule goes on in the rule of the same name when it still covers the series and the kind, and
+ * is cleared (stored, published) otherwise, as at a start (restore.h). Main thread; with
+ * inline decode the decoding thread, and what it decoded before goes by the old rules.
+ * Returns 0 or -ENOMEM. */
 int gw_pipeline_reload_rules(gw_pipeline *p, const an_rule *rules, size_t n);
 
 /* The sink reports that an alert was not acknowledged (connection lost while in flight): it

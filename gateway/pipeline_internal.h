@@ -47,7 +47,7 @@ typedef struct gw_alert_ev {
     an_alert a;
     const an_rule *rule; /* a.rule indexes the rule set the worker had at the time */
     uint32_t series;
-    uint8_t why; /* GW_WHY_RULE (0), or why it was cleared at start (restore.h) */
+    uint8_t why; /* GW_WHY_RULE (0), or why it was cleared at start or reload (restore.h) */
 } gw_alert_ev;
 
 typedef struct gw_summary_ev {
@@ -68,7 +68,8 @@ typedef enum gw_tick {
     GW_TICK_LIVE,   /* wall clock: close idle windows, check stale series */
     GW_TICK_STREAM, /* replay: the same against the capture's latest timestamp */
     GW_TICK_FLUSH,  /* end of a replay: a stream tick, then every open window is emitted */
-    GW_TICK_RELOAD, /* new rules (tick_rules): state carried over where a rule is unchanged */
+    GW_TICK_RELOAD, /* new rules (tick_rules): state carried over where a rule is unchanged,
+                       open alerts of changed rules carried over or cleared (worker.c) */
 } gw_tick;
 
 /* What flows from decode to a worker (readings or a tick) and from a worker to the writer
@@ -103,6 +104,8 @@ typedef struct gw_pub_item {
 typedef struct gw_worker_arg {
     struct gw_pipeline *p;
     int index;
+    /* The rules at start: p->rules may already be a reload's when the thread runs. */
+    const gw_ruleset *rules;
 } gw_worker_arg;
 
 struct gw_pipeline {

@@ -45,10 +45,8 @@ static bool rule_checks(const an_rule *r, an_kind kind) {
     }
 }
 
-/* The rule an active alert belongs to: the first one with its name that applies to the series
- * and checks its kind (*index); otherwise why there is none. */
-static uint8_t find_rule(const gw_ruleset *rs, const char *name, const gw_series *s, an_kind kind,
-                         int *index) {
+uint8_t gw__restore_find_rule(const gw_ruleset *rs, const char *name, const gw_series *s,
+                              an_kind kind, int *index) {
     uint8_t why = GW_WHY_RULE_GONE;
     for (size_t i = 0; i < rs->n; i++) {
         const an_rule *r = &rs->rules[i];
@@ -129,7 +127,7 @@ static int load_one(void *ctx, const st_alert_out *row) {
         .id = row->id,
         .series = s->id,
     };
-    it->why = find_rule(lc->p->rules, row->rule, s, kind, &it->a.rule);
+    it->why = gw__restore_find_rule(lc->p->rules, row->rule, s, kind, &it->a.rule);
     if (it->why == GW_WHY_RULE) {
         it->rule = &lc->p->rules->rules[it->a.rule];
         char json[2048];
@@ -283,24 +281,22 @@ char *gw__restore_message(const gw_alert_ev *ev, const char *sensor, const char 
                           size_t len) {
     const char *rule = ev->rule->name;
     const char *kind = an_kind_name(ev->a.kind);
-    switch (ev->why) {
+    const char *when = (ev->why & GW_WHY_RELOAD) ? "on reload" : "at start";
+    switch (ev->why & ~GW_WHY_RELOAD) {
     case GW_WHY_NO_MATCH:
         snprintf(buf, len,
-                 "%s alert on %s of %s cleared at start: rule %s no longer applies to "
-                 "this series",
-                 kind, metric, sensor, rule);
+                 "%s alert on %s of %s cleared %s: rule %s no longer applies to this series", kind,
+                 metric, sensor, when, rule);
         break;
     case GW_WHY_PART_OFF:
         snprintf(buf, len,
-                 "%s alert on %s of %s cleared at start: rule %s no longer checks for "
-                 "%s alerts",
-                 kind, metric, sensor, rule, kind);
+                 "%s alert on %s of %s cleared %s: rule %s no longer checks for %s alerts", kind,
+                 metric, sensor, when, rule, kind);
         break;
     default:
         snprintf(buf, len,
-                 "%s alert on %s of %s cleared at start: rule %s is no longer in the "
-                 "configuration",
-                 kind, metric, sensor, rule);
+                 "%s alert on %s of %s cleared %s: rule %s is no longer in the configuration", kind,
+                 metric, sensor, when, rule);
         break;
     }
     return buf;

@@ -10,6 +10,8 @@
  *   outbox like any other.
  * Rules are identified by name (the alerts table stores the name): give rules names, since a
  * rule without one is called "rules[<index>]" and a reordered config would change it.
+ * A reload (SIGHUP) treats the open alerts of changed or removed rules the same way, from
+ * what the workers hold in memory (worker.c, open_alerts.h); its clears say "on reload".
  * docs/history.md ("Active alerts across a restart") is the user's version. */
 #ifndef GW_RESTORE_H
 #define GW_RESTORE_H
@@ -26,10 +28,11 @@
 
 /* gw_alert_ev.why: who made a transition. */
 enum {
-    GW_WHY_RULE = 0,  /* a rule's state machine (or restored into one) */
-    GW_WHY_RULE_GONE, /* cleared at start: no rule of that name */
-    GW_WHY_NO_MATCH,  /* cleared at start: the rule no longer applies to the series */
-    GW_WHY_PART_OFF,  /* cleared at start: the rule no longer checks that kind */
+    GW_WHY_RULE = 0,      /* a rule's state machine (or restored into one) */
+    GW_WHY_RULE_GONE,     /* cleared at start: no rule of that name */
+    GW_WHY_NO_MATCH,      /* cleared at start: the rule no longer applies to the series */
+    GW_WHY_PART_OFF,      /* cleared at start: the rule no longer checks that kind */
+    GW_WHY_RELOAD = 0x80, /* flag with the three above: cleared on a reload, not at start */
 };
 
 typedef struct gw_restore_item {
@@ -50,6 +53,13 @@ typedef struct gw_restore {
     uint64_t too_many; /* active alerts beyond GW_RESTORE_MAX, or without memory */
     uint64_t unusable; /* rows that name no series or an unknown kind, or past max_series */
 } gw_restore;
+
+/* The rule an active alert of rule `name`, series s and kind `kind` belongs to in rs: the first
+ * one with that name that applies to the series and checks that kind (a trend part only with
+ * a limit): GW_WHY_RULE and its index in *index. Otherwise GW_WHY_RULE_GONE, GW_WHY_NO_MATCH or
+ * GW_WHY_PART_OFF, and *index is not written. Borrows everything; any thread. */
+uint8_t gw__restore_find_rule(const gw_ruleset *rs, const char *name, const gw_series *s,
+                              an_kind kind, int *index);
 
 /* Main thread, in gw_pipeline_start before any thread starts (the series registry is then
  * the caller's): reads the active alerts when the database is open, decides for each, and
@@ -72,7 +82,8 @@ struct writer;
 void gw__restore_writer_start(struct writer *w);
 
 /* The message of a transition cleared at start ("high alert on temp of boiler cleared at
- * start: rule hot is no longer in the configuration"). Returns buf. */
+ * start: rule hot is no longer in the configuration"), or with GW_WHY_RELOAD on a reload
+ * ("... cleared on reload: ..."). Returns buf. */
 char *gw__restore_message(const gw_alert_ev *ev, const char *sensor, const char *metric, char *buf,
                           size_t len);
 

@@ -4,6 +4,7 @@
  * Per series state, one allocation: a header, the window state (when windows are configured),
  * then one entry per matching rule holding only the parts the rule has (threshold, rate,
  * stale), so that a series costs what its rules need and no more. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "pipeline_internal.h"
 #include "anomaly.h"
 #include "drift.h"
+#include "open_alerts.h"
 #include "rate.h"
 #include "restore.h"
 #include "rule.h"
@@ -32,8 +34,8 @@ enum {
 typedef struct rule_entry {
     uint16_t rule;
     uint8_t parts;
-    uint8_t pad;
-    uint16_t size; /* bytes of this entry, parts included: entries follow each other */
+    uint8_t carried; /* 1 when the last reload copied the state of an unchanged rule */
+    uint16_t size;   /* bytes of this entry, parts included: entries follow each other */
 } rule_entry;
 
 typedef struct wstate {
@@ -140,7 +142,65 @@ typedef struct worker {
     size_t n_owned, cap_owned;
     bool replay;
     const gw_ruleset *rules; /* switched by RELOAD ticks */
+    gw_open_alerts open;     /* alerts of these rules raised and not cleared, for reloads */
+    uint64_t open_lost;      /* raises not recorded there (no memory) */
 } worker;
+
+/* The part whose state machine raises alerts of this kind. */
+static uint8_t kind_part(an_kind kind) {
+    switch (kind) {
+    case AN_KIND_HIGH:
+    case AN_KIND_LOW:
+        return PART_THRESHOLD;
+    case AN_KIND_RATE:
+        return PART_RATE;
+    case AN_KIND_STALE:
+        return PART_STALE;
+    case AN_KIND_TREND:
+        return PART_TREND;
+    case AN_KIND_DRIFT:
+        return PART_DRIFT;
+    case AN_KIND_ANOMALY:
+        return PART_ANOMALY;
+    default:
+        return 0;
+    }
+}
+
+static void init_part(rule_entry *e, uint8_t part) {
+    void *st = entry_part(e, part);
+    switch (st != NULL ? part : 0) {
+    case PART_THRESHOLD:
+        an_threshold_init(st);
+        break;
+    case PART_RATE:
+        an_rate_init(st);
+        break;
+    case PART_STALE:
+        an_stale_init(st);
+        break;
+    case PART_TREND:
+        an_trend_init(st);
+        break;
+    case PART_DRIFT:
+        an_drift_init(st);
+        break;
+    case PART_ANOMALY:
+        an_anomaly_init(st);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Records a transition of this worker's rules among its open alerts. Without memory the raise
+ * is not recorded, counted, and logged once: a reload then leaves that alert as it is. */
+static void note_open(worker *wk, uint32_t series, const an_alert *a) {
+    if (gw_open_alerts_note(&wk->open, series, a) != 0 && wk->open_lost++ == 0) {
+        GW_ERROR("worker", "out of memory: an open alert is not tracked; a reload (SIGHUP) will "
+                           "leave it as it is (counted in the reload's log line)");
+    }
+}
 
 /* The old entry of an unchanged rule, whose state a reload carries over; NULL if none. */
 static rule_entry *same_rule(const gw_ruleset *old_rules, wstate *old, const an_rule *r) {
@@ -197,27 +257,15 @@ static wstate *build_state(worker *wk, gw_series *s, const gw_ruleset *old_rules
         e->parts = rule_parts(r);
         e->size = (uint16_t)entry_size(e->parts);
         rule_entry *was = same_rule(old_rules, old, r);
+        e->carried = was != NULL;
         if (was != NULL) {
             memcpy((char *)e + ALIGN8(sizeof(rule_entry)), (char *)was + ALIGN8(sizeof(rule_entry)),
                    e->size - ALIGN8(sizeof(rule_entry)));
         } else {
-            if (e->parts & PART_THRESHOLD) {
-                an_threshold_init(entry_part(e, PART_THRESHOLD));
-            }
-            if (e->parts & PART_RATE) {
-                an_rate_init(entry_part(e, PART_RATE));
-            }
-            if (e->parts & PART_STALE) {
-                an_stale_init(entry_part(e, PART_STALE));
-            }
-            if (e->parts & PART_TREND) {
-                an_trend_init(entry_part(e, PART_TREND));
-            }
-            if (e->parts & PART_DRIFT) {
-                an_drift_init(entry_part(e, PART_DRIFT));
-            }
-            if (e->parts & PART_ANOMALY) {
-                an_anomaly_init(entry_part(e, PART_ANOMALY));
+            for (unsigned bit = 1; bit <= PART_LAST; bit <<= 1) {
+                if (e->parts & bit) {
+                    init_part(e, (uint8_t)bit);
+                }
             }
         }
         w->tick_parts |= e->parts & (PART_STALE | PART_TREND | PART_ANOMALY);
@@ -256,58 +304,6 @@ oom:
     return s->wstate;
 }
 
-/* SIGHUP: switch to a new rule set. Series of this worker that no rule selected may match now:
- * they get their state on their next reading. */
-static void reload(worker *wk, int index, const gw_ruleset *rs) {
-    gw_pipeline *p = wk->p;
-    const gw_ruleset *old_rules = wk->rules;
-    wk->rules = rs;
-    size_t count = gw_series_count(p->series);
-    for (size_t id = 0; id < count; id++) {
-        gw_series *s = gw_series_get(p->series, (uint32_t)id);
-        if ((int)(s->hash % (uint32_t)p->n_workers) == index && s->wstate == &empty_state) {
-            s->wstate = NULL;
-        }
-    }
-    size_t kept = 0;
-    for (size_t i = 0; i < wk->n_owned; i++) {
-        gw_series *s = wk->owned[i];
-        wstate *nw = build_state(wk, s, old_rules, s->wstate);
-        if (nw == NULL) {
-            GW_ERROR("worker", "out of memory: %s/%s keeps no analytics after the reload",
-                     s->sensor, s->metric);
-            nw = &empty_state;
-        }
-        gw__worker_free_state(s->wstate);
-        s->wstate = nw;
-        if (nw != &empty_state) {
-            wk->owned[kept++] = s;
-        }
-    }
-    wk->n_owned = kept;
-}
-
-/* The part whose state machine raises alerts of this kind. */
-static uint8_t kind_part(an_kind kind) {
-    switch (kind) {
-    case AN_KIND_HIGH:
-    case AN_KIND_LOW:
-        return PART_THRESHOLD;
-    case AN_KIND_RATE:
-        return PART_RATE;
-    case AN_KIND_STALE:
-        return PART_STALE;
-    case AN_KIND_TREND:
-        return PART_TREND;
-    case AN_KIND_DRIFT:
-        return PART_DRIFT;
-    case AN_KIND_ANOMALY:
-        return PART_ANOMALY;
-    default:
-        return 0;
-    }
-}
-
 /* At start, before the first reading: the alerts earlier runs left raised on this worker's
  * series go on in the state of their rule part (restore.h). */
 static void restore_states(worker *wk, int index) {
@@ -332,6 +328,8 @@ static void restore_states(worker *wk, int index) {
             GW_ERROR("worker", "%s alert %lld of %s/%s (rule %s) not taken over: it stays active",
                      an_kind_name(it->a.kind), (long long)it->id, s->sensor, s->metric,
                      it->rule->name);
+        } else {
+            note_open(wk, s->id, &it->a);
         }
     }
 }
@@ -369,6 +367,9 @@ static void emit_alerts(worker *wk, uint32_t series, const an_alert *ev, int n) 
     if (n <= 0) {
         return;
     }
+    for (int k = 0; k < n; k++) {
+        note_open(wk, series, &ev[k]);
+    }
     gw_batch *b = out_batch(wk, (uint32_t)n);
     if (b == NULL) {
         GW_ERROR("worker", "out of memory: %d alert transitions lost", n);
@@ -376,6 +377,193 @@ static void emit_alerts(worker *wk, uint32_t series, const an_alert *ev, int n) 
     }
     for (int k = 0; k < n; k++) {
         b->alerts[b->n_alerts++] = (gw_alert_ev){ev[k], &wk->rules->rules[ev[k].rule], series};
+    }
+}
+
+/* ---- reload (SIGHUP) ---- */
+
+typedef struct carry_counts {
+    size_t carried; /* open alerts of changed rules that go on in the new rule */
+    size_t cleared; /* cleared on reload: the rule is gone, or no longer covers them */
+    size_t failed;  /* left as they are (logged one by one) */
+} carry_counts;
+
+/* The entry of rule index `rule` in a series' state, NULL if none. */
+static rule_entry *entry_of(wstate *w, int rule) {
+    rule_entry *e = first_entry(w);
+    for (uint16_t i = 0; i < w->n_rules; i++, e = next_entry(e)) {
+        if (e->rule == rule) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* The entry of the new state that carries the state of an unchanged old rule, NULL if none. */
+static rule_entry *carried_from(const gw_ruleset *rs, wstate *nw, const an_rule *old_rule) {
+    rule_entry *e = first_entry(nw);
+    for (uint16_t i = 0; i < nw->n_rules; i++, e = next_entry(e)) {
+        if (e->carried && memcmp(&rs->rules[e->rule], old_rule, sizeof(*old_rule)) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Puts an open alert of a changed rule into the part of the new rule's entry ne that checks
+ * its kind: the state a restart would give it (gw__restore_part), except that the rate and
+ * stale parts take the previous reading from the old rule's part (oe), which is newer than
+ * the raise. Returns 0 or -EINVAL. */
+static int restore_into(rule_entry *ne, rule_entry *oe, const gw_open_alert *o) {
+    uint8_t pb = kind_part(o->a.kind);
+    void *part = entry_part(ne, pb);
+    if (part == NULL) {
+        return -EINVAL;
+    }
+    /* An unchanged rule of the same name (two rules with one name): the setters start from a
+     * fresh state. The threshold setter touches only its side, the other one may be raised. */
+    if (ne->carried && pb != PART_THRESHOLD) {
+        init_part(ne, pb);
+    }
+    const an_rate_state *rate = pb == PART_RATE ? entry_part(oe, PART_RATE) : NULL;
+    const an_stale_state *stale = pb == PART_STALE ? entry_part(oe, PART_STALE) : NULL;
+    if (rate != NULL && rate->primed) {
+        return an_rate_restore(part, rate->last_ts_ms, rate->last_value);
+    }
+    if (stale != NULL && stale->seen) {
+        return an_stale_restore(part, stale->last_seen_ms, stale->last_value);
+    }
+    gw_restore_item it = {.a = o->a};
+    return gw__restore_part(&it, part);
+}
+
+/* An open alert whose rule changed: it goes on in the rule of the same name that still covers
+ * the series and its kind, or it is cleared as at a start (restore.h), saying "on reload". */
+static void carry_changed(worker *wk, gw_series *s, const an_rule *old_rule, rule_entry *oe,
+                          wstate *nw, gw_open_alert *o, carry_counts *c) {
+    int j = -1;
+    uint8_t why = gw__restore_find_rule(wk->rules, old_rule->name, s, o->a.kind, &j);
+    if (why == GW_WHY_RULE) {
+        rule_entry *ne = entry_of(nw, j);
+        if (gw_open_alerts_find(&wk->open, s->id, j, o->a.kind) != NULL) {
+            /* Another rule of that name keeps one open: v_active_alerts has one row for both. */
+            c->carried++;
+            return;
+        }
+        if (ne == NULL || restore_into(ne, oe, o) != 0) {
+            GW_ERROR("worker",
+                     "%s alert of %s/%s (rule %s) not taken over by the reloaded rule: "
+                     "it stays active",
+                     an_kind_name(o->a.kind), s->sensor, s->metric, old_rule->name);
+            c->failed++;
+            return;
+        }
+        o->a.rule = j;
+        note_open(wk, s->id, &o->a);
+        c->carried++;
+        return;
+    }
+    an_alert a = o->a;
+    a.state = AN_STATE_CLEARED;
+    /* As at start: the figures of the raise; in a replay its time, the capture being the clock. */
+    int64_t now = wk->replay ? INT64_MIN : gw_now_ms();
+    a.ts_ms = now > a.ts_ms ? now : a.ts_ms;
+    a.detail = NAN;
+    gw_batch *b = out_batch(wk, 1);
+    if (b == NULL) {
+        GW_ERROR("worker", "out of memory: %s alert of %s/%s (rule %s) not cleared on reload",
+                 an_kind_name(a.kind), s->sensor, s->metric, old_rule->name);
+        c->failed++;
+        return;
+    }
+    b->alerts[b->n_alerts++] = (gw_alert_ev){a, old_rule, s->id, (uint8_t)(why | GW_WHY_RELOAD)};
+    c->cleared++;
+}
+
+/* The open alerts of one series' old state (old, rules old_rules), taken out of `was`, into the
+ * new state nw. Unchanged rules first, so that their alerts keep their place when a changed
+ * rule has the same name. */
+static void carry_alerts(worker *wk, gw_series *s, const gw_ruleset *old_rules, wstate *old,
+                         wstate *nw, gw_open_alerts *was, carry_counts *c) {
+    if (old == NULL || old == &empty_state || was->n == 0) {
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        rule_entry *oe = first_entry(old);
+        for (uint16_t i = 0; i < old->n_rules; i++, oe = next_entry(oe)) {
+            const an_rule *old_rule = &old_rules->rules[oe->rule];
+            rule_entry *same = carried_from(wk->rules, nw, old_rule);
+            if ((pass == 0) != (same != NULL)) {
+                continue;
+            }
+            for (int k = 0; k < AN_KIND_COUNT; k++) {
+                const gw_open_alert *found =
+                    (oe->parts & kind_part((an_kind)k))
+                        ? gw_open_alerts_find(was, s->id, oe->rule, (an_kind)k)
+                        : NULL;
+                if (found == NULL) {
+                    continue;
+                }
+                gw_open_alert o = *found;
+                (void)gw_open_alerts_remove(was, s->id, oe->rule, (an_kind)k);
+                if (same != NULL) {
+                    o.a.rule = same->rule;
+                    note_open(wk, s->id, &o.a);
+                } else {
+                    carry_changed(wk, s, old_rule, oe, nw, &o, c);
+                }
+            }
+        }
+    }
+}
+
+/* SIGHUP: switch to a new rule set. Unchanged rules keep their state; open alerts of changed
+ * or removed rules go on in the new rule or are cleared (carry_alerts). Series of this worker
+ * that no rule selected may match now: they get their state on their next reading. */
+static void reload(worker *wk, int index, const gw_ruleset *rs) {
+    gw_pipeline *p = wk->p;
+    const gw_ruleset *old_rules = wk->rules;
+    wk->rules = rs;
+    size_t count = gw_series_count(p->series);
+    for (size_t id = 0; id < count; id++) {
+        gw_series *s = gw_series_get(p->series, (uint32_t)id);
+        if ((int)(s->hash % (uint32_t)p->n_workers) == index && s->wstate == &empty_state) {
+            s->wstate = NULL;
+        }
+    }
+    gw_open_alerts was = wk->open;
+    wk->open = (gw_open_alerts){0};
+    carry_counts c = {0};
+    size_t kept = 0;
+    for (size_t i = 0; i < wk->n_owned; i++) {
+        gw_series *s = wk->owned[i];
+        wstate *nw = build_state(wk, s, old_rules, s->wstate);
+        if (nw == NULL) {
+            GW_ERROR("worker", "out of memory: %s/%s keeps no analytics after the reload",
+                     s->sensor, s->metric);
+            nw = &empty_state;
+        }
+        carry_alerts(wk, s, old_rules, s->wstate, nw, &was, &c);
+        gw__worker_free_state(s->wstate);
+        s->wstate = nw;
+        if (nw != &empty_state) {
+            wk->owned[kept++] = s;
+        }
+    }
+    wk->n_owned = kept;
+    c.failed += was.n;
+    gw_open_alerts_free(&was);
+    if (c.carried > 0 || c.cleared > 0) {
+        GW_INFO("worker",
+                "reload: %zu open alerts of changed rules go on in the new rules, %zu cleared "
+                "(their rule is gone or no longer covers them)",
+                c.carried, c.cleared);
+    }
+    if (c.failed > 0 || wk->open_lost > 0) {
+        GW_ERROR("worker",
+                 "reload: %zu open alerts left as they were, %llu never tracked (no memory): "
+                 "they stay in v_active_alerts until their rule raises and clears again",
+                 c.failed, (unsigned long long)wk->open_lost);
     }
 }
 
@@ -526,7 +714,7 @@ void *gw__worker_main(void *arg) {
     gw_worker_arg *wa = arg;
     gw_pipeline *p = wa->p;
     gw_queue *in = p->work_q[wa->index];
-    worker wk = {.p = p, .replay = p->opts.inline_decode, .rules = p->rules};
+    worker wk = {.p = p, .replay = p->opts.inline_decode, .rules = wa->rules};
     void *items[16];
     restore_states(&wk, wa->index);
     for (;;) {
@@ -551,5 +739,6 @@ void *gw__worker_main(void *arg) {
     flush_out(&wk);
     free(wk.out);
     free(wk.owned);
+    gw_open_alerts_free(&wk.open);
     return NULL;
 }

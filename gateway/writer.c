@@ -33,7 +33,8 @@ void writer__active_update(writer *w, const gw_alert_ev *ev, gw_pub_item *it) {
     size_t i;
     for (i = 0; i < w->n_active; i++) {
         active_alert *a = &w->active[i];
-        if (a->series == ev->series && a->kind == ev->a.kind && a->rule == ev->a.rule) {
+        if (a->series == ev->series && a->kind == ev->a.kind &&
+            strcmp(a->rule, ev->rule->name) == 0) {
             break;
         }
     }
@@ -55,7 +56,7 @@ void writer__active_update(writer *w, const gw_alert_ev *ev, gw_pub_item *it) {
         char *copy = strdup(it->payload);
         if (copy != NULL) {
             w->active[w->n_active++] =
-                (active_alert){ev->series, ev->a.kind, ev->a.rule, copy, it->payload_len};
+                (active_alert){ev->series, ev->a.kind, ev->rule->name, copy, it->payload_len};
         }
         return;
     }

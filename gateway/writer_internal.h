@@ -11,11 +11,13 @@
 
 /* An alert raised and not cleared yet, for the retained state topics: several rules of the
  * same kind on one series share <prefix>/state/<sensor>/<metric>/<kind>, so when one clears
- * the topic must show the others, not go empty. */
+ * the topic must show the others, not go empty. The rule is known by its name, as in
+ * v_active_alerts: its index changes when a reload (SIGHUP) adds or removes rules before it,
+ * and an alert of a changed rule goes on under the same name. */
 typedef struct active_alert {
     uint32_t series;
     an_kind kind;
-    int rule;
+    const char *rule; /* the name, in a rule set (they live as long as the pipeline) */
     char *payload;
     size_t len;
 } active_alert;

@@ -1,10 +1,11 @@
 /* The open alerts of a worker: every alert its rules raised (or that were restored at start)
  * and have not cleared, with the raised transition. A reload (SIGHUP) needs them: an open
  * alert of a changed rule goes on in the new rule's state machine, one whose rule is gone is
- * cleared with the figures of its raise (docs/history.md, "Active alerts across a reload").
+ * cleared with the figures of its raise (docs/history.md, "Active alerts across a restart",
+ * "On a reload").
  *
- * A hash map keyed by (series, rule index, kind), with the entries in one dense array so that
- * they can be walked. Each table belongs to one worker thread: no locks. Transitions are rare
+ * A hash map keyed by (series, rule index, kind): the entries in one dense array, an index of
+ * 4-byte slots over it. Each table belongs to one worker thread: no locks. Transitions are rare
  * next to readings, so a table costs nothing on the hot path and holds only open alerts. */
 #ifndef GW_OPEN_ALERTS_H
 #define GW_OPEN_ALERTS_H

@@ -492,10 +492,8 @@ static void carry_alerts(worker *wk, gw_series *s, const gw_ruleset *old_rules, 
         rule_entry *oe = first_entry(old);
         for (uint16_t i = 0; i < old->n_rules; i++, oe = next_entry(oe)) {
             const an_rule *old_rule = &old_rules->rules[oe->rule];
-            rule_entry *same = carried_from(wk->rules, nw, old_rule);
-            if ((pass == 0) != (same != NULL)) {
-                continue;
-            }
+            rule_entry *same = NULL;
+            bool same_known = false;
             for (int k = 0; k < AN_KIND_COUNT; k++) {
                 const gw_open_alert *found =
                     (oe->parts & kind_part((an_kind)k))
@@ -503,6 +501,14 @@ static void carry_alerts(worker *wk, gw_series *s, const gw_ruleset *old_rules, 
                         : NULL;
                 if (found == NULL) {
                     continue;
+                }
+                /* Rules are compared only for entries with an open alert. */
+                if (!same_known) {
+                    same = carried_from(wk->rules, nw, old_rule);
+                    same_known = true;
+                }
+                if ((pass == 0) != (same != NULL)) {
+                    break;
                 }
                 gw_open_alert o = *found;
                 (void)gw_open_alerts_remove(was, s->id, oe->rule, (an_kind)k);

@@ -396,6 +396,42 @@ static void test_changed_rate_rule_goes_on_from_latest_reading(void **state) {
     assert_int_equal(ACTIVE(f), 1);
 }
 
+/* A stale rule whose silence limit changed: the open alert goes on (the stream's clock passing
+ * the new limit raises nothing more) and the series' next reading clears it, with the whole
+ * silence. */
+static void test_changed_stale_rule_goes_on(void **state) {
+    fixture *f = *state;
+    an_rule *quiet = &f->cfg->rules[0];
+    memset(quiet, 0, sizeof(*quiet));
+    snprintf(quiet->name, sizeof(quiet->name), "quiet");
+    snprintf(quiet->sensor_glob, sizeof(quiet->sensor_glob), "*");
+    snprintf(quiet->metric_glob, sizeof(quiet->metric_glob), "level");
+    quiet->has_stale = true;
+    quiet->stale.after_ms = 10000;
+    f->cfg->n_rules = 1;
+    run r;
+    start(f, &r);
+    feed(&r, "tank", "level", "1");
+    /* The replay's clock is the stream: the pump's readings move it on. */
+    r.t = T0 + 5000;
+    feed(&r, "pump", "level", "1");
+    r.t = T0 + 12000;
+    feed(&r, "pump", "level", "1"); /* tank silent for 12 s: raised */
+    an_rule next = *quiet;
+    next.stale.after_ms = 30000;
+    reload(&r, &next, 1);
+    r.t = T0 + 40000;
+    feed(&r, "pump", "level", "1"); /* tank silent for 40 s: still the one episode */
+    feed(&r, "tank", "level", "2"); /* at 41 s: cleared */
+    stop(&r);
+    assert_int_equal(ROWS(f, "1"), 2);
+    assert_int_equal(ROWS(f, "sensor = 'tank' AND state = 'raised' AND detail = 12000"), 1);
+    assert_int_equal(ROWS(f, "sensor = 'tank' AND state = 'cleared' AND detail = 41000 AND "
+                             "threshold = 30000"),
+                     1);
+    assert_int_equal(ACTIVE(f), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_changed_limit_keeps_alert_then_clears_by_new_level,
@@ -407,6 +443,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unchanged_rule_moved_keeps_alert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_rate_rule_goes_on_from_latest_reading, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_changed_stale_rule_goes_on, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

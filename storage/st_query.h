@@ -1,6 +1,7 @@
 /* Read-only queries of the history: the public views of st_db.h (documented in
  * docs/history.md), written as an aligned table, CSV (RFC 4180) or JSON. Used by `iotgw query`
- * and `iotgw alerts`.
+ * and `iotgw alerts`. Window queries read the tables behind the views, for speed: the schema
+ * version check at open ties this module to the schema it knows.
  *
  * One st_query is one read-only SQLite connection (SQLITE_OPEN_READONLY, PRAGMA query_only),
  * used by one thread at a time. It never writes, so in WAL mode it never blocks the gateway's

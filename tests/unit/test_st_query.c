@@ -661,6 +661,43 @@ static void test_windows_finer_chain(void **state) {
     assert_string_equal(f->out, want);
 }
 
+/* The longest chain: nine stored sizes that halve each other (256 ms down to 1 ms) under 512 ms
+ * windows; the eight largest are used, the 1 ms summary is not (its raw readings count). */
+static void test_windows_finer_deep(void **state) {
+    fixture *f = *state;
+    st_db *db = writer(f->path, 0);
+    int64_t p = series(db, "p", "t");
+    assert_int_equal(T0 % 512, 0);
+    assert_int_equal(st_db_begin(db), 0);
+    int64_t at = 0;
+    for (int64_t size = 256; size >= 1; size /= 2) {
+        put_part(db, p, size, T0 + at, 1, (double)size, (double)size, (double)size, (double)size,
+                 (double)size);
+        at += size;
+    }
+    assert_int_equal(at, 511);
+    assert_int_equal(st_db_commit(db), 0);
+    assert_int_equal(st_db_insert_reading(db, p, T0 + 510, 1000), 0);
+    assert_int_equal(st_db_insert_reading(db, p, T0 + 511, -1), 0);
+    st_db_close(db);
+    st_filter flt;
+    st_filter_init(&flt);
+    flt.sensor = "p";
+    flt.metric = "t";
+    flt.since_ms = T0;
+    flt.until_ms = T0 + 1;
+    st_result res;
+    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 512, ST_SOURCE_AUTO, &res), 0);
+    origins(&res, 0, 0, 0, 1);
+    /* 256 + 128 + ... + 2 = 510, plus 1000 - 1 from the raw readings: 1509 over 10. */
+    char want[512];
+    snprintf(want, sizeof(want),
+             "%sp,t,1700000000000,2023-11-14T22:13:20.000Z,1700000000512,10,-1,1000,150.9,256,"
+             "-1\r\n",
+             csv_head);
+    assert_string_equal(f->out, want);
+}
+
 /* The window queries look summaries and readings up through their indexes: no step of any
  * plan scans a whole table of them (only the unindexed staging table is scanned, as
  * v_readings does). Plans do not depend on the data (no ANALYZE statistics). */
@@ -928,6 +965,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_windows_auto_tiers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows_finer_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_windows_finer_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writer, setup, teardown),

@@ -385,7 +385,9 @@ static int run(st_query *q, const char *what, const sql_text *t, params *p, st_f
             ret = fail_msg(q, ST_ENOMEM, "%s: out of memory", what);
         } else if (origin) {
             int64_t o = sqlite3_column_int64(st, ncol);
-            from[o >= 0 && o < ST_ORIGIN__COUNT ? o : 0] += o >= 0 && o < ST_ORIGIN__COUNT;
+            if (o >= 0 && o < ST_ORIGIN__COUNT) {
+                from[o]++;
+            }
         }
     }
     if (ret == 0 && st__sink_end(&k) != 0) {

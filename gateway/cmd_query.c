@@ -58,14 +58,16 @@ static const char window_options[] =
     "                        first, last. --since/--until select the windows they overlap,\n"
     "                        each over all of its readings.\n"
     "      --source SOURCE   where windows come from:\n"
-    "                        auto (default): the stored window summaries (v_summaries) when\n"
-    "                          the gateway stored summaries of exactly SIZE for the selected\n"
-    "                          series and time (windows.sizes in the configuration); else\n"
-    "                          computed in SQL from the raw readings\n"
+    "                        auto (default): each window from the best source that has it:\n"
+    "                          a stored summary of exactly SIZE (v_summaries); else stored\n"
+    "                          summaries of smaller sizes that divide SIZE (e.g. 1-minute\n"
+    "                          ones retention left), and raw readings where they have none;\n"
+    "                          else the raw readings. A range over thinned history is\n"
+    "                          answered whole; no reading counts twice\n"
     "                        raw: always from the raw readings (includes the window still\n"
     "                          open and late readings, which summaries do not)\n"
-    "                        summaries: only the stored summaries (storage.raw = false keeps\n"
-    "                          no raw readings)\n";
+    "                        summaries: only the stored summaries of exactly SIZE\n"
+    "                          (storage.raw = false keeps no raw readings)\n";
 
 static const char notes[] =
     "\n"

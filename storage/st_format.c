@@ -204,9 +204,9 @@ static size_t width_of(const char *s) {
 
 /* ---- sinks: rows to a FILE in one format ------------------------------------------------- */
 
-int st__sink_init(st__sink *k, st_format fmt, FILE *out, sqlite3_stmt *st) {
-    *k = (st__sink){.fmt = fmt, .out = out, .st = st, .ncol = sqlite3_column_count(st)};
-    if (k->ncol > ST__MAX_COLS) {
+int st__sink_init(st__sink *k, st_format fmt, FILE *out, sqlite3_stmt *st, int ncol) {
+    *k = (st__sink){.fmt = fmt, .out = out, .st = st, .ncol = ncol};
+    if (ncol < 1 || ncol > sqlite3_column_count(st) || ncol > ST__MAX_COLS) {
         return ST_EIO;
     }
     if (fmt != ST_FORMAT_TABLE) {

@@ -3,7 +3,6 @@
 #include "st_query_internal.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +55,68 @@ static int fail(st_query *q, const char *what, int rc) {
 
 const char *st_query_errmsg(const st_query *q) {
     return q != NULL ? q->err : "";
+}
+
+/* ---- first and last: aggregates of this connection --------------------------------------- */
+
+/* iotgw_first(key, value) is the value of the row with the smallest key (on a tie, the first
+ * such row the query visits), iotgw_last(key, value) that of the largest key (on a tie, the
+ * last visited); NULL without a row. One pass, where first_value/last_value need a window
+ * sorted per group. Rows with a NULL key or value are skipped. */
+typedef struct pick {
+    int64_t key;
+    double value;
+    bool has;
+} pick;
+
+static void pick_step(sqlite3_context *c, sqlite3_value **argv, bool last) {
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+        return;
+    }
+    pick *p = sqlite3_aggregate_context(c, sizeof(*p));
+    if (p == NULL) {
+        sqlite3_result_error_nomem(c);
+        return;
+    }
+    int64_t key = sqlite3_value_int64(argv[0]);
+    if (!p->has || (last ? key >= p->key : key < p->key)) {
+        *p = (pick){.key = key, .value = sqlite3_value_double(argv[1]), .has = true};
+    }
+}
+
+static void first_step(sqlite3_context *c, int argc, sqlite3_value **argv) {
+    (void)argc;
+    pick_step(c, argv, false);
+}
+
+static void last_step(sqlite3_context *c, int argc, sqlite3_value **argv) {
+    (void)argc;
+    pick_step(c, argv, true);
+}
+
+static void pick_final(sqlite3_context *c) {
+    pick *p = sqlite3_aggregate_context(c, 0);
+    if (p != NULL && p->has) {
+        sqlite3_result_double(c, p->value);
+    } else {
+        sqlite3_result_null(c);
+    }
+}
+
+static int add_functions(st_query *q) {
+    static const struct {
+        const char *name;
+        void (*step)(sqlite3_context *, int, sqlite3_value **);
+    } fns[] = {{"iotgw_first", first_step}, {"iotgw_last", last_step}};
+    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+        int rc =
+            sqlite3_create_function_v2(q->h, fns[i].name, 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                       NULL, NULL, fns[i].step, pick_final, NULL);
+        if (rc != SQLITE_OK) {
+            return fail(q, fns[i].name, rc);
+        }
+    }
+    return 0;
 }
 
 /* ---- open -------------------------------------------------------------------------------- */
@@ -149,7 +210,7 @@ int st_query_open(st_query **out, const char *path, int busy_timeout_ms, char *e
         ret = fail(q, "query_only", rc);
         goto fail_open;
     }
-    if ((ret = check_identity(q, path)) != 0) {
+    if ((ret = check_identity(q, path)) != 0 || (ret = add_functions(q)) != 0) {
         goto fail_open;
     }
     q->err[0] = '\0';
@@ -160,7 +221,7 @@ fail_open:
     if (err != NULL && errlen > 0) {
         snprintf(err, errlen, "%s", q->err);
     }
-    /* Nothing was prepared on the handle: closing cannot fail. */
+    /* Nothing is prepared on the handle: closing cannot fail. */
     (void)sqlite3_close(q->h);
     free(q);
     return ret;
@@ -181,13 +242,13 @@ void st_filter_init(st_filter *f) {
 /* ---- queries ----------------------------------------------------------------------------- */
 
 typedef struct sql_text {
-    char s[2048];
+    char s[8192];
     size_t len;
     bool over;
 } sql_text;
 
 /* Appends a constant piece of SQL. Values from the user never go here, only into bound
- * parameters (:sensor, :metric, :since, :until, :window, :limit). */
+ * parameters (:sensor, :metric, :since, :until, :window, :limit, :f1...). */
 static void sql_add(sql_text *t, const char *piece) {
     size_t n = strlen(piece);
     if (t->len + n >= sizeof(t->s)) {
@@ -198,9 +259,17 @@ static void sql_add(sql_text *t, const char *piece) {
     t->len += n;
 }
 
+/* The most finer summary sizes one window query combines (st_query.h). */
+#define FINER_MAX 8
+
+static const char *const finer_param[FINER_MAX] = {":f1", ":f2", ":f3", ":f4",
+                                                   ":f5", ":f6", ":f7", ":f8"};
+
 typedef struct params {
     const char *sensor, *metric;
     int64_t since, until, window, limit;
+    int64_t finer[FINER_MAX]; /* bound to :f1...: sizes, largest first, each dividing the last */
+    int n_finer;
 } params;
 
 /* A pattern without *, ? or [ matches one name: "=" lets SQLite use the series key and the
@@ -209,8 +278,22 @@ static const char *match_op(const char *pattern) {
     return strpbrk(pattern, "*?[") != NULL ? " GLOB " : " = ";
 }
 
-/* The conditions of a filter on a view with sensor and metric columns, and time column col
- * bounded by p->since and p->until unless they are unbounded. */
+/* " AND col >= :since AND col < :until", each unless it is unbounded. */
+static void sql_range(sql_text *t, const params *p, const char *col) {
+    if (p->since != INT64_MIN) {
+        sql_add(t, " AND ");
+        sql_add(t, col);
+        sql_add(t, " >= :since");
+    }
+    if (p->until != INT64_MAX) {
+        sql_add(t, " AND ");
+        sql_add(t, col);
+        sql_add(t, " < :until");
+    }
+}
+
+/* The conditions of a filter on a view or table with sensor and metric columns, and time
+ * column col (NULL: none) bounded by p->since and p->until. */
 static void sql_where(sql_text *t, const params *p, const char *col) {
     sql_add(t, " WHERE 1");
     if (p->sensor != NULL) {
@@ -223,15 +306,8 @@ static void sql_where(sql_text *t, const params *p, const char *col) {
         sql_add(t, match_op(p->metric));
         sql_add(t, ":metric");
     }
-    if (p->since != INT64_MIN) {
-        sql_add(t, " AND ");
-        sql_add(t, col);
-        sql_add(t, " >= :since");
-    }
-    if (p->until != INT64_MAX) {
-        sql_add(t, " AND ");
-        sql_add(t, col);
-        sql_add(t, " < :until");
+    if (col != NULL) {
+        sql_range(t, p, col);
     }
 }
 
@@ -268,13 +344,20 @@ static int prepare(st_query *q, const char *what, const sql_text *t, const param
         (void)sqlite3_finalize(st);
         return ret;
     }
+    for (int i = 0; i < p->n_finer; i++) {
+        if ((ret = bind_int(q, st, finer_param[i], p->finer[i])) != 0) {
+            (void)sqlite3_finalize(st);
+            return ret;
+        }
+    }
     *out = st;
     return 0;
 }
 
-/* Runs t and writes at most limit rows; asks SQLite for one more to tell a truncated result. */
+/* Runs t and writes at most limit rows; asks SQLite for one more to tell a truncated result.
+ * With origin, the last column of t is the st_origin of the row: counted, not written. */
 static int run(st_query *q, const char *what, const sql_text *t, params *p, st_format fmt,
-               FILE *out, int64_t limit, st_result *res) {
+               FILE *out, int64_t limit, bool origin, st_result *res) {
     sqlite3_stmt *st = NULL;
     p->limit = limit + 1;
     int ret = prepare(q, what, t, p, &st);
@@ -283,7 +366,9 @@ static int run(st_query *q, const char *what, const sql_text *t, params *p, st_f
     }
     st__sink k;
     bool truncated = false;
-    if ((ret = st__sink_init(&k, fmt, out, st)) != 0) {
+    int ncol = sqlite3_column_count(st) - (origin ? 1 : 0);
+    int64_t from[ST_ORIGIN__COUNT] = {0};
+    if ((ret = st__sink_init(&k, fmt, out, st, ncol)) != 0) {
         ret = fail_msg(q, ret, "%s: cannot set up the output", what);
     }
     while (ret == 0 && !ferror(out)) {
@@ -298,6 +383,11 @@ static int run(st_query *q, const char *what, const sql_text *t, params *p, st_f
             break;
         } else if (st__sink_row(&k) != 0) {
             ret = fail_msg(q, ST_ENOMEM, "%s: out of memory", what);
+        } else if (origin) {
+            int64_t o = sqlite3_column_int64(st, ncol);
+            if (o >= 0 && o < ST_ORIGIN__COUNT) {
+                from[o]++;
+            }
         }
     }
     if (ret == 0 && st__sink_end(&k) != 0) {
@@ -307,8 +397,8 @@ static int run(st_query *q, const char *what, const sql_text *t, params *p, st_f
         ret = fail_msg(q, ST_EIO, "write: %s", strerror(errno != 0 ? errno : EIO));
     }
     if (ret == 0 && res != NULL) {
-        res->rows = k.rows;
-        res->truncated = truncated;
+        *res = (st_result){.rows = k.rows, .truncated = truncated};
+        memcpy(res->windows, from, sizeof(from));
     }
     st__sink_free(&k);
     (void)sqlite3_finalize(st); /* a failed step is already recorded */
@@ -348,7 +438,8 @@ int st_query_readings(st_query *q, const st_filter *f, st_format fmt, FILE *out,
     if (ret != 0) {
         return ret;
     }
-    params p = {f->sensor, f->metric, f->since_ms, f->until_ms, 0, 0};
+    params p = {
+        .sensor = f->sensor, .metric = f->metric, .since = f->since_ms, .until = f->until_ms};
     sql_text t = {.len = 0};
     sql_add(&t, "SELECT sensor, metric, ts_ms, ts, value, anomaly FROM v_readings");
     sql_where(&t, &p, "ts_ms");
@@ -358,7 +449,7 @@ int st_query_readings(st_query *q, const st_filter *f, st_format fmt, FILE *out,
     if ((ret = begin_read(q)) != 0) {
         return ret;
     }
-    ret = run(q, "readings", &t, &p, fmt, out, f->limit, res);
+    ret = run(q, "readings", &t, &p, fmt, out, f->limit, false, res);
     return end_read(q, ret);
 }
 
@@ -379,50 +470,214 @@ static int64_t align_up(int64_t t, int64_t w) {
     return __builtin_add_overflow(t, w - m, &r) ? INT64_MAX : r;
 }
 
-/* Summaries of hopping windows have starts between the multiples of their size: only the
- * epoch-aligned (tumbling) ones are these windows. A size configured both tumbling and hopping
- * stores the aligned windows twice, with the same figures: DISTINCT keeps one. */
-static void sql_summaries(sql_text *t, const params *p, bool exists, bool newest_first) {
-    sql_add(t, exists ? "SELECT EXISTS (SELECT 1"
-                      : "SELECT DISTINCT sensor, metric, start_ms, start, end_ms, count, min,"
-                        " max, mean AS avg, first, last");
-    sql_add(t, " FROM v_summaries");
-    sql_where(t, p, "start_ms");
-    sql_add(t, " AND window_ms = :window AND start_ms % :window = 0");
-    if (exists) {
-        sql_add(t, ")");
+/* The start of the epoch-aligned unit of size sz (a parameter) holding time col, also before
+ * 1970 (SQLite's % truncates towards zero). */
+static void sql_align(sql_text *t, const char *col, const char *sz) {
+    sql_add(t, col);
+    sql_add(t, " - ((");
+    sql_add(t, col);
+    sql_add(t, " % ");
+    sql_add(t, sz);
+    sql_add(t, ") + ");
+    sql_add(t, sz);
+    sql_add(t, ") % ");
+    sql_add(t, sz);
+}
+
+/* Window queries read the tables behind the views, keyed by series id: a row of v_readings
+ * computes its ts text even when nobody asks for it (a compound view), which made up half the
+ * time of a window query, and the summaries are looked up by (series_id, window_ms, start_ms)
+ * in one step. sel holds the selected series; raw the readings of v_readings (st_db.c: merged
+ * ones, and the staged ones the next merge will not skip). */
+static void sql_selection(sql_text *t, const params *p) {
+    sql_add(t, "sel(id) AS (SELECT id FROM series");
+    sql_where(t, p, NULL);
+    sql_add(t, "), raw(id, ts_ms, value) AS (SELECT series_id, ts_ms, value FROM readings"
+               " WHERE series_id IN sel");
+    sql_range(t, p, "ts_ms");
+    sql_add(t, " UNION ALL SELECT series_id, ts_ms, value FROM readings_recent staged"
+               " WHERE series_id IN sel");
+    sql_range(t, p, "ts_ms");
+    sql_add(t, " AND NOT EXISTS (SELECT 1 FROM readings merged"
+               " WHERE merged.series_id = staged.series_id AND merged.ts_ms = staged.ts_ms"
+               " AND merged.value = staged.value))");
+}
+
+/* A window is built from parts: rows of the CTEs below, with the columns of PARTS. u is the
+ * part's start, n its readings; lo, hi, sm, fv, lv their min, max, sum, first and last value;
+ * fs and fr are 1 when stored summaries or raw readings went into it. These combine exactly:
+ * sums, min, max, and first/last of the part with the smallest/largest start. */
+#define PARTS "(id, u, n, lo, hi, sm, fv, lv, fs, fr)"
+
+/* Parts of size sz from the raw readings. */
+static void sql_raw_parts(sql_text *t, const char *sz) {
+    sql_add(t, "SELECT id, ");
+    sql_align(t, "ts_ms", sz);
+    sql_add(t, " AS g, count(*), min(value), max(value), sum(value), iotgw_first(ts_ms, value),"
+               " iotgw_last(ts_ms, value), 0, 1 FROM raw GROUP BY id, g");
+}
+
+/* Stored summaries of size sz (with their mean instead of a sum when mean) in the selected
+ * windows. Summaries of hopping windows have starts between the multiples of their size: only
+ * the epoch-aligned (tumbling) ones count. A size configured both tumbling and hopping stores
+ * the aligned windows twice, with the same figures: the grouping keeps one. */
+static void sql_stored(sql_text *t, const params *p, const char *sz, bool mean) {
+    sql_add(t, mean ? "SELECT series_id, start_ms, count, min, max, mean,"
+                    : "SELECT series_id, start_ms, count, min, max, mean * count,");
+    sql_add(t, " first, last, 1, 0 FROM summaries WHERE series_id IN sel AND window_ms = ");
+    sql_add(t, sz);
+    sql_range(t, p, "start_ms");
+    sql_add(t, " AND start_ms % ");
+    sql_add(t, sz);
+    sql_add(t, " = 0 GROUP BY series_id, start_ms");
+}
+
+/* The parts of CTE below combined into parts of size sz (below's own when same_size), less
+ * those a stored summary of size sz covers. */
+static void sql_combined(sql_text *t, const char *below, bool same_size, const char *sz) {
+    sql_add(t, "SELECT * FROM (");
+    if (same_size) {
+        sql_add(t, "SELECT id, u AS g, n, lo, hi, sm, fv, lv, fs, fr FROM ");
+        sql_add(t, below);
+    } else {
+        sql_add(t, "SELECT id, ");
+        sql_align(t, "u", sz);
+        sql_add(t, " AS g, sum(n), min(lo), max(hi), sum(sm), iotgw_first(u, fv),"
+                   " iotgw_last(u, lv), max(fs), max(fr) FROM ");
+        sql_add(t, below);
+        sql_add(t, " GROUP BY id, g");
+    }
+    sql_add(t, ") x WHERE NOT EXISTS (SELECT 1 FROM summaries cover WHERE cover.series_id = x.id"
+               " AND cover.window_ms = ");
+    sql_add(t, sz);
+    sql_add(t, " AND cover.start_ms = x.g)");
+}
+
+/* The windows of size :window, as CTEs and then rows id, start_ms, count, min, max, avg,
+ * first, last, origin (st_origin) from src; for auto with the finer sizes :f1.. of p. Each
+ * window once: its stored summary, or its parts, each part the stored summary of the largest
+ * finer size that covers it, or the raw readings of a part of the smallest finer size that
+ * none covers. */
+static void sql_window_rows(sql_text *t, const params *p, st_source src) {
+    static const char *const level[FINER_MAX] = {"l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8"};
+    int k = src == ST_SOURCE_AUTO ? p->n_finer : 0;
+    sql_add(t, "WITH ");
+    sql_selection(t, p);
+    if (src == ST_SOURCE_SUMMARIES) {
+        sql_add(t, ", stored" PARTS " AS (");
+        sql_stored(t, p, ":window", true);
+        sql_add(t, ") SELECT id, u AS start_ms, n AS count, lo AS min, hi AS max, sm AS avg,"
+                   " fv AS first, lv AS last, 0 AS origin FROM stored");
         return;
     }
-    sql_add(t, newest_first ? " ORDER BY start_ms DESC, sensor DESC, metric DESC"
-                            : " ORDER BY start_ms, sensor, metric");
-    sql_add(t, " LIMIT :limit");
+    sql_add(t, ", r" PARTS " AS (");
+    sql_raw_parts(t, k > 0 ? finer_param[k - 1] : ":window");
+    sql_add(t, ")");
+    for (int i = k - 1; i >= 0; i--) {
+        sql_add(t, ", ");
+        sql_add(t, level[i]);
+        sql_add(t, PARTS " AS (");
+        sql_stored(t, p, finer_param[i], false);
+        sql_add(t, " UNION ALL ");
+        sql_combined(t, i == k - 1 ? "r" : level[i + 1], i == k - 1, finer_param[i]);
+        sql_add(t, ")");
+    }
+    if (src == ST_SOURCE_AUTO) {
+        sql_add(t, ", w" PARTS " AS (");
+        sql_combined(t, k > 0 ? level[0] : "r", k == 0, ":window");
+        sql_add(t, "), stored" PARTS " AS (");
+        sql_stored(t, p, ":window", true);
+        sql_add(t, ")");
+    }
+    sql_add(t, " SELECT id, u AS start_ms, n AS count, lo AS min, hi AS max, sm / n AS avg,"
+               " fv AS first, lv AS last, fs + 2 * fr AS origin FROM ");
+    if (src == ST_SOURCE_RAW) {
+        sql_add(t, "r");
+        return;
+    }
+    sql_add(t, "w UNION ALL SELECT id, u, n, lo, hi, sm, fv, lv, 0 FROM stored");
 }
 
-/* Aggregates over the raw readings. first/last are the values at the smallest and largest
- * ts_ms of a window (window functions: SQLite has no first/last aggregate). */
-static void sql_raw_windows(sql_text *t, const params *p, bool newest_first) {
-    sql_add(
-        t,
-        "SELECT sensor, metric, start_ms, " TS_RFC3339(
-            "start_ms") " AS start,"
-                        " start_ms + :window AS end_ms, count(*) AS count, min(value) AS min,"
-                        " max(value) AS max, avg(value) AS avg, max(fv) AS first, max(lv) AS last"
-                        " FROM (SELECT sensor, metric, start_ms, value,"
-                        "   first_value(value) OVER w AS fv, last_value(value) OVER w AS lv"
-                        " FROM (SELECT sensor, metric, ts_ms, value,"
-                        "   ts_ms - ((ts_ms % :window) + :window) % :window AS start_ms"
-                        " FROM v_readings");
-    sql_where(t, p, "ts_ms");
-    sql_add(t, ") WINDOW w AS (PARTITION BY sensor, metric, start_ms ORDER BY ts_ms"
-               " ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"
-               " GROUP BY sensor, metric, start_ms");
-    sql_add(t, newest_first ? " ORDER BY start_ms DESC, sensor DESC, metric DESC"
-                            : " ORDER BY start_ms, sensor, metric");
-    sql_add(t, " LIMIT :limit");
+/* The finer sizes for auto (see st_query.h): the stored sizes below p->window that divide it,
+ * for the selected series and windows, found by stepping through the summaries index per series
+ * (one lookup per series and size, never a scan of the summaries); then the chain, largest
+ * first. This reads the internal tables behind v_summaries: the views cannot step an index. */
+static int find_finer(st_query *q, params *p) {
+    sql_text t = {.len = 0};
+    sql_add(&t, "WITH RECURSIVE sel(id) AS (SELECT id FROM series");
+    sql_where(&t, p, NULL);
+    sql_add(&t,
+            "), sz(id, w) AS (SELECT id, (SELECT min(window_ms) FROM summaries"
+            " WHERE series_id = sel.id) FROM sel"
+            " UNION ALL SELECT id, (SELECT min(window_ms) FROM summaries"
+            " WHERE series_id = sz.id AND window_ms > sz.w) FROM sz"
+            " WHERE sz.w < :window)"
+            " SELECT DISTINCT w FROM sz WHERE w < :window AND :window % w = 0"
+            " AND EXISTS (SELECT 1 FROM summaries WHERE series_id = sz.id AND window_ms = sz.w");
+    if (p->since != INT64_MIN) {
+        sql_add(&t, " AND start_ms >= :since");
+    }
+    if (p->until != INT64_MAX) {
+        sql_add(&t, " AND start_ms < :until");
+    }
+    sql_add(&t, ") ORDER BY w DESC");
+    sqlite3_stmt *st = NULL;
+    int ret = prepare(q, "finer summaries", &t, p, &st);
+    if (ret != 0) {
+        return ret;
+    }
+    p->n_finer = 0;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            ret = fail(q, "finer summaries", rc);
+            break;
+        }
+        int64_t w = sqlite3_column_int64(st, 0);
+        if (p->n_finer < FINER_MAX && (p->n_finer == 0 || p->finer[p->n_finer - 1] % w == 0)) {
+            p->finer[p->n_finer++] = w;
+        }
+    }
+    (void)sqlite3_finalize(st); /* a failed step is already recorded */
+    return ret;
 }
 
-int st_query_windows(st_query *q, const st_filter *f, int64_t window_ms, st_source src,
-                     st_format fmt, FILE *out, st_result *res) {
+/* The columns of a window query, around sql_window_rows. */
+// clang-format off
+static const char window_head[] =
+    "SELECT s.sensor, s.metric, start_ms, " TS_RFC3339("start_ms") " AS start,"
+    " start_ms + :window AS end_ms, count, min, max, avg, first, last, origin FROM (";
+// clang-format on
+
+/* Writes the plan of t (EXPLAIN QUERY PLAN), one step a line. */
+static int write_plan(st_query *q, const sql_text *t, params *p, FILE *out) {
+    sql_text e = {.len = 0};
+    sql_add(&e, "EXPLAIN QUERY PLAN ");
+    sql_add(&e, t->s);
+    sqlite3_stmt *st = NULL;
+    p->limit = 1;
+    int ret = prepare(q, "plan", &e, p, &st);
+    while (ret == 0) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            ret = fail(q, "plan", rc);
+        } else if (fprintf(out, "%s\n", (const char *)sqlite3_column_text(st, 3)) < 0) {
+            ret = fail_msg(q, ST_EIO, "write: %s", strerror(errno != 0 ? errno : EIO));
+        }
+    }
+    (void)sqlite3_finalize(st); /* a failed step is already recorded */
+    return ret;
+}
+
+/* st_query_windows, or with plan its query plan instead of its rows. */
+static int windows(st_query *q, const st_filter *f, int64_t window_ms, st_source src, st_format fmt,
+                   FILE *out, st_result *res, bool plan) {
     int ret = check_args(q, f, out);
     if (ret != 0) {
         return ret;
@@ -432,42 +687,38 @@ int st_query_windows(st_query *q, const st_filter *f, int64_t window_ms, st_sour
                         (long long)window_ms, (long long)ST_QUERY_WINDOW_MAX_MS);
     }
     /* Whole windows: those that overlap [since, until), with all of their readings. */
-    params p = {
-        f->sensor, f->metric, align_down(f->since_ms, window_ms), align_up(f->until_ms, window_ms),
-        window_ms, 0};
+    params p = {.sensor = f->sensor,
+                .metric = f->metric,
+                .since = align_down(f->since_ms, window_ms),
+                .until = align_up(f->until_ms, window_ms),
+                .window = window_ms};
     if ((ret = begin_read(q)) != 0) {
         return ret;
     }
-    bool summaries = src == ST_SOURCE_SUMMARIES;
-    if (src == ST_SOURCE_AUTO) {
-        sql_text t = {.len = 0};
-        sql_summaries(&t, &p, true, false);
-        sqlite3_stmt *st = NULL;
-        if ((ret = prepare(q, "stored summaries", &t, &p, &st)) != 0) {
-            return end_read(q, ret);
-        }
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            summaries = sqlite3_column_int(st, 0) != 0;
-        } else {
-            ret = fail(q, "stored summaries", rc);
-        }
-        (void)sqlite3_finalize(st);
-        if (ret != 0) {
-            return end_read(q, ret);
-        }
+    if (src == ST_SOURCE_AUTO && (ret = find_finer(q, &p)) != 0) {
+        return end_read(q, ret);
     }
     sql_text t = {.len = 0};
-    if (summaries) {
-        sql_summaries(&t, &p, false, f->newest_first);
-    } else {
-        sql_raw_windows(&t, &p, f->newest_first);
-    }
-    ret = run(q, "windows", &t, &p, fmt, out, f->limit, res);
-    if (ret == 0 && res != NULL) {
-        res->from_summaries = summaries;
-    }
+    sql_add(&t, window_head);
+    sql_window_rows(&t, &p, src);
+    sql_add(&t, f->newest_first
+                    ? ") x JOIN series s ON s.id = x.id ORDER BY start_ms DESC, sensor DESC,"
+                      " metric DESC"
+                    : ") x JOIN series s ON s.id = x.id ORDER BY start_ms, sensor, metric");
+    sql_add(&t, " LIMIT :limit");
+    ret = plan ? write_plan(q, &t, &p, out)
+               : run(q, "windows", &t, &p, fmt, out, f->limit, true, res);
     return end_read(q, ret);
+}
+
+int st_query_windows(st_query *q, const st_filter *f, int64_t window_ms, st_source src,
+                     st_format fmt, FILE *out, st_result *res) {
+    return windows(q, f, window_ms, src, fmt, out, res, false);
+}
+
+int st__query_windows_plan(st_query *q, const st_filter *f, int64_t window_ms, st_source src,
+                           FILE *out) {
+    return windows(q, f, window_ms, src, ST_FORMAT_CSV, out, NULL, true);
 }
 
 int st_query_alerts(st_query *q, const st_filter *f, bool active_only, st_format fmt, FILE *out,
@@ -476,7 +727,8 @@ int st_query_alerts(st_query *q, const st_filter *f, bool active_only, st_format
     if (ret != 0) {
         return ret;
     }
-    params p = {f->sensor, f->metric, f->since_ms, f->until_ms, 0, 0};
+    params p = {
+        .sensor = f->sensor, .metric = f->metric, .since = f->since_ms, .until = f->until_ms};
     sql_text t = {.len = 0};
     sql_add(&t, "SELECT id, sensor, metric, kind, state, severity, ts_ms, ts, value, threshold,"
                 " message, published, rule FROM ");
@@ -487,155 +739,6 @@ int st_query_alerts(st_query *q, const st_filter *f, bool active_only, st_format
     if ((ret = begin_read(q)) != 0) {
         return ret;
     }
-    ret = run(q, "alerts", &t, &p, fmt, out, f->limit, res);
+    ret = run(q, "alerts", &t, &p, fmt, out, f->limit, false, res);
     return end_read(q, ret);
-}
-
-/* ---- times and durations ----------------------------------------------------------------- */
-
-/* A number with an optional fraction and a unit, in ms (not rounded), or -1. */
-static double duration_ms(const char *s) {
-    static const struct {
-        const char *unit;
-        double ms;
-    } units[] = {{"ms", 1},      {"s", 1000},       {"m", 60000},
-                 {"h", 3600000}, {"d", 86400000.0}, {"w", 604800000.0}};
-    const char *p = s;
-    double v = 0;
-    int digits = 0;
-    for (; *p >= '0' && *p <= '9' && digits < 16; p++, digits++) {
-        v = v * 10 + (*p - '0');
-    }
-    if (digits == 0 || (*p >= '0' && *p <= '9')) {
-        return -1;
-    }
-    if (*p == '.') {
-        double scale = 0.1;
-        int frac = 0;
-        for (p++; *p >= '0' && *p <= '9' && frac < 9; p++, frac++, scale /= 10) {
-            v += (*p - '0') * scale;
-        }
-        if (frac == 0 || (*p >= '0' && *p <= '9')) {
-            return -1;
-        }
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(p, units[i].unit) == 0) {
-            return v * units[i].ms;
-        }
-    }
-    return -1;
-}
-
-int st_query_parse_duration(const char *s, int64_t *out_ms) {
-    double ms = s != NULL ? duration_ms(s) : -1;
-    if (ms < 0.5 || ms > (double)ST_QUERY_WINDOW_MAX_MS) {
-        return -1;
-    }
-    *out_ms = llround(ms);
-    return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* n digits at s + pos, or false. */
-static bool digits(const char *s, size_t len, size_t pos, size_t n, unsigned *out) {
-    unsigned v = 0;
-    if (pos + n > len) {
-        return false;
-    }
-    for (size_t i = pos; i < pos + n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* RFC 3339 date-time with a zone ("Z" or +hh:mm), or a full-date alone (midnight UTC). */
-static int parse_rfc3339(const char *s, int64_t *out_ms) {
-    static const unsigned char mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    size_t len = strlen(s), pos = 19;
-    unsigned y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
-    if (!digits(s, len, 0, 4, &y) || len < 10 || s[4] != '-' || !digits(s, len, 5, 2, &mo) ||
-        s[7] != '-' || !digits(s, len, 8, 2, &d) || mo < 1 || mo > 12 || d < 1 ||
-        d > mdays[mo - 1] ||
-        (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))) {
-        return -1;
-    }
-    int64_t offset_min = 0;
-    if (len > 10) {
-        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, len, 11, 2, &h) ||
-            s[13] != ':' || !digits(s, len, 14, 2, &mi) || s[16] != ':' ||
-            !digits(s, len, 17, 2, &sec) || h > 23 || mi > 59 || sec > 60) {
-            return -1;
-        }
-        if (pos < len && s[pos] == '.') {
-            size_t start = ++pos;
-            for (; pos < len && s[pos] >= '0' && s[pos] <= '9'; pos++) {
-                frac = pos - start < 3 ? frac * 10 + (unsigned)(s[pos] - '0') : frac;
-            }
-            if (pos == start) {
-                return -1;
-            }
-            for (size_t k = pos - start; k < 3; k++) {
-                frac *= 10;
-            }
-        }
-        unsigned oh, om;
-        if (pos + 1 == len && (s[pos] == 'Z' || s[pos] == 'z')) {
-            offset_min = 0;
-        } else if (pos + 6 == len && (s[pos] == '+' || s[pos] == '-') &&
-                   digits(s, len, pos + 1, 2, &oh) && s[pos + 3] == ':' &&
-                   digits(s, len, pos + 4, 2, &om) && oh <= 23 && om <= 59) {
-            offset_min = (s[pos] == '-' ? -1 : 1) * (int64_t)(oh * 60 + om);
-        } else {
-            return -1;
-        }
-    }
-    /* A leap second (:60) counts as the first second of the next minute, as timegm does. */
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 +
-                   (int64_t)sec - offset_min * 60;
-    *out_ms = secs * 1000 + frac;
-    return 0;
-}
-
-int st_query_parse_time(const char *s, int64_t now_ms, int64_t *out_ms) {
-    int64_t t;
-    if (s == NULL) {
-        return -1;
-    }
-    double ago = duration_ms(s);
-    if (strcmp(s, "now") == 0) {
-        t = now_ms;
-    } else if (ago >= 0) {
-        /* Bounded first: llround of a value past int64 is undefined. */
-        if (ago > (double)(ST_QUERY_TIME_MAX_MS - ST_QUERY_TIME_MIN_MS) ||
-            __builtin_sub_overflow(now_ms, llround(ago), &t)) {
-            return -1;
-        }
-    } else if (parse_rfc3339(s, &t) != 0) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (end == s || *end != '\0' || errno != 0 || (s[0] != '-' && (s[0] < '0' || s[0] > '9'))) {
-            return -1;
-        }
-        t = v;
-    }
-    if (t < ST_QUERY_TIME_MIN_MS || t > ST_QUERY_TIME_MAX_MS) {
-        return -1;
-    }
-    *out_ms = t;
-    return 0;
 }

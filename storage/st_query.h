@@ -1,6 +1,7 @@
 /* Read-only queries of the history: the public views of st_db.h (documented in
  * docs/history.md), written as an aligned table, CSV (RFC 4180) or JSON. Used by `iotgw query`
- * and `iotgw alerts`.
+ * and `iotgw alerts`. Window queries read the tables behind the views, for speed: the schema
+ * version check at open ties this module to the schema it knows.
  *
  * One st_query is one read-only SQLite connection (SQLITE_OPEN_READONLY, PRAGMA query_only),
  * used by one thread at a time. It never writes, so in WAL mode it never blocks the gateway's
@@ -39,10 +40,19 @@ typedef enum st_format {
 } st_format;
 
 typedef enum st_source {
-    ST_SOURCE_AUTO = 0,  /* summaries when stored ones of that size match, else raw */
+    ST_SOURCE_AUTO = 0,  /* each window from the best source that has it (st_query_windows) */
     ST_SOURCE_RAW,       /* computed in SQL from v_readings */
     ST_SOURCE_SUMMARIES, /* read from v_summaries (tumbling, epoch-aligned ones only) */
 } st_source;
+
+/* Where a window written by st_query_windows came from. */
+typedef enum st_origin {
+    ST_ORIGIN_STORED = 0, /* a stored summary of exactly the window's size */
+    ST_ORIGIN_FINER,      /* combined from stored summaries of smaller sizes */
+    ST_ORIGIN_RAW,        /* computed from raw readings */
+    ST_ORIGIN_MIXED,      /* smaller stored summaries, and raw readings where they had none */
+    ST_ORIGIN__COUNT
+} st_origin;
 
 /* What to select. st_filter_init fills the defaults: every series, all time, the default
  * limit, oldest first. */
@@ -58,9 +68,10 @@ typedef struct st_filter {
 void st_filter_init(st_filter *f);
 
 typedef struct st_result {
-    int64_t rows;        /* rows written */
-    bool truncated;      /* more rows matched than the limit */
-    bool from_summaries; /* st_query_windows read stored summaries */
+    int64_t rows;   /* rows written */
+    bool truncated; /* more rows matched than the limit */
+    /* st_query_windows: the rows written, by st_origin (they add up to rows); else zeros. */
+    int64_t windows[ST_ORIGIN__COUNT];
 } st_result;
 
 /* Opens the database at path read-only. Refuses a missing file (it is never created), a file
@@ -83,9 +94,18 @@ int st_query_readings(st_query *q, const st_filter *f, st_format fmt, FILE *out,
 
 /* Aggregates per window of window_ms (1..ST_QUERY_WINDOW_MAX_MS), aligned to the Unix epoch:
  * columns sensor, metric, start_ms, start, end_ms, count, min, max, avg, first, last. Selects
- * the windows that overlap [since, until), each computed over all of its readings. From raw
- * readings, or stored summaries of exactly window_ms (see st_source); res->from_summaries says
- * which. */
+ * the windows that overlap [since, until), each computed over all of its readings.
+ *
+ * ST_SOURCE_RAW computes every window from v_readings; ST_SOURCE_SUMMARIES reads the stored
+ * summaries of exactly window_ms. ST_SOURCE_AUTO answers each (series, window) from the best
+ * source that has it, and never counts a reading twice: a stored summary of exactly window_ms
+ * (epoch-aligned); else the parts of the window, each from the coarsest stored summary that
+ * covers it, among the "finer" sizes: the largest stored size (for any selected series, in the
+ * selected time) that divides window_ms, the largest stored size that divides that one, and
+ * so on (at most 8; sizes off this chain would overlap and are not used), and the raw readings
+ * of the parts no summary covers. First and last are those of the earliest and latest part;
+ * avg is count-weighted. res->windows says how many
+ * rows came from where. */
 int st_query_windows(st_query *q, const st_filter *f, int64_t window_ms, st_source src,
                      st_format fmt, FILE *out, st_result *res);
 

@@ -37,9 +37,11 @@ typedef struct st__sink {
     bool started;  /* header written, held rows flushed, widths fixed */
 } st__sink;
 
-/* Prepares a sink for the rows of st (borrowed, like out, until st__sink_free). Returns 0,
- * ST_ENOMEM, or ST_EIO for more than ST__MAX_COLS columns. st__sink_free is due either way. */
-int st__sink_init(st__sink *k, st_format fmt, FILE *out, sqlite3_stmt *st);
+/* Prepares a sink for the rows of st (borrowed, like out, until st__sink_free): it writes the
+ * first ncol columns (1..sqlite3_column_count; the others are the caller's). Returns 0,
+ * ST_ENOMEM, or ST_EIO for more than ST__MAX_COLS or a bad ncol. st__sink_free is due either
+ * way. */
+int st__sink_init(st__sink *k, st_format fmt, FILE *out, sqlite3_stmt *st, int ncol);
 
 /* Writes (or, for a table, may hold) the current row of st. Returns 0 or ST_ENOMEM. Write
  * errors are left in ferror(out). */
@@ -50,5 +52,11 @@ int st__sink_row(st__sink *k);
 int st__sink_end(st__sink *k);
 
 void st__sink_free(st__sink *k);
+
+/* Writes the query plan (EXPLAIN QUERY PLAN, one step a line) of the statement that
+ * st_query_windows would run with these arguments, for tests and benchmarks. Returns 0 or a
+ * negative ST_E* code, like st_query_windows. */
+int st__query_windows_plan(st_query *q, const st_filter *f, int64_t window_ms, st_source src,
+                           FILE *out);
 
 #endif

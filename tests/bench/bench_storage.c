@@ -11,8 +11,11 @@
  *           on v_readings (as with sqlite3) and the st_query path of `iotgw query`;
  *           target <= 50 ms
  *   size    bytes on disk per reading (after a checkpoint), with and without anomaly scores
+ *   thinned (only when asked for, and in --smoke) `iotgw query --window` over the history
+ *           retention leaves: --thinned-series series, 1-minute summaries for --days minus 7
+ *           days, then raw readings every 10 s; target <= 50 ms
  *
- *   bench_storage [--smoke] [--only insert,query] [--rows N] [--shapes 1000,10000] ...
+ *   bench_storage [--smoke] [--only insert,query,thinned] [--rows N] [--shapes 1000,10000] ...
  *   bench_storage --help
  *
  * Database files go to a fresh directory under --dir (default $TMPDIR or /tmp) and are removed
@@ -42,8 +45,9 @@ typedef st_reading_row row;
 
 typedef struct opts {
     const char *dir;
-    bool keep, do_insert, do_query;
+    bool keep, do_insert, do_query, do_thinned;
     int64_t insert_rows, insert_series, rows, queries, days, merge_rows;
+    int64_t thinned_series, raw_days;
     int batch;
     int64_t shapes[8];
     int n_shapes;
@@ -552,11 +556,13 @@ out:
 
 static const char usage_text[] =
     "usage: bench_storage [options]\n"
-    "  --only LIST          insert,query (default both)\n"
+    "  --only LIST          insert,query,thinned (default insert,query)\n"
     "  --rows N             readings in the query database (default 50000000)\n"
     "  --shapes LIST        series counts of the query databases (default 1000,10000)\n"
     "  --days D             history span (default 30)\n"
     "  --queries N          random series per query kind (default 300)\n"
+    "  --thinned-series N   series of the thinned history (default 1000)\n"
+    "  --raw-days D         its days of raw readings, the last ones (default 7)\n"
     "  --insert-rows N      readings of each insert pass (default 5000000)\n"
     "  --insert-series N    series of the insert passes (default 10000)\n"
     "  --batch N            rows per transaction (default 5000, the writer's batch_rows)\n"
@@ -586,6 +592,8 @@ static int parse_args(int argc, char **argv, opts *o) {
                 .rows = 50000000,
                 .queries = 300,
                 .days = 30,
+                .thinned_series = 1000,
+                .raw_days = 7,
                 .batch = 5000,
                 .shapes = {1000, 10000},
                 .n_shapes = 2};
@@ -596,6 +604,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         if (strcmp(a, "--smoke") == 0) {
             o->insert_rows = 60000, o->insert_series = 200, o->rows = 40000, o->queries = 20;
             o->shapes[0] = 20, o->shapes[1] = 200, o->merge_rows = 10000;
+            o->do_thinned = true, o->thinned_series = 5, o->days = 3, o->raw_days = 1;
             takes = false;
         } else if (strcmp(a, "--keep") == 0) {
             o->keep = true, takes = false;
@@ -607,7 +616,8 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else if (strcmp(a, "--only") == 0) {
             o->do_insert = strstr(v, "insert") != NULL;
             o->do_query = strstr(v, "query") != NULL;
-            ok = o->do_insert || o->do_query;
+            o->do_thinned = strstr(v, "thinned") != NULL;
+            ok = o->do_insert || o->do_query || o->do_thinned;
         } else if (strcmp(a, "--shapes") == 0) {
             o->n_shapes = 0;
             for (char *p = (char *)v, *e; *p != '\0' && o->n_shapes < 8; p = *e ? e + 1 : e) {
@@ -623,13 +633,15 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else if (strcmp(a, "--batch") == 0 && parse_i64(v, 1, &n) && n <= MAX_BATCH) {
             o->batch = (int)n;
         } else {
-            int64_t *dst = strcmp(a, "--rows") == 0            ? &o->rows
-                           : strcmp(a, "--days") == 0          ? &o->days
-                           : strcmp(a, "--queries") == 0       ? &o->queries
-                           : strcmp(a, "--insert-rows") == 0   ? &o->insert_rows
-                           : strcmp(a, "--insert-series") == 0 ? &o->insert_series
-                           : strcmp(a, "--merge-rows") == 0    ? &o->merge_rows
-                                                               : NULL;
+            int64_t *dst = strcmp(a, "--rows") == 0             ? &o->rows
+                           : strcmp(a, "--days") == 0           ? &o->days
+                           : strcmp(a, "--queries") == 0        ? &o->queries
+                           : strcmp(a, "--insert-rows") == 0    ? &o->insert_rows
+                           : strcmp(a, "--insert-series") == 0  ? &o->insert_series
+                           : strcmp(a, "--merge-rows") == 0     ? &o->merge_rows
+                           : strcmp(a, "--thinned-series") == 0 ? &o->thinned_series
+                           : strcmp(a, "--raw-days") == 0       ? &o->raw_days
+                                                                : NULL;
             ok = dst != NULL && parse_i64(v, 1, dst);
         }
         if (!ok) {
@@ -661,6 +673,14 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; ret == 0 && o.do_query && i < o.n_shapes; i++) {
         ret = bench_query_shape(&o, dir, o.shapes[i]);
+    }
+    if (ret == 0 && o.do_thinned) {
+        if (o.raw_days >= o.days) {
+            fprintf(stderr, "bench_storage: --raw-days must be below --days\n");
+            ret = -1;
+        } else {
+            ret = bs_thinned_pass(dir, o.thinned_series, o.days, o.raw_days, o.queries);
+        }
     }
     if (!o.keep && rmdir(dir) != 0) {
         fprintf(stderr, "bench_storage: rmdir %s: %s\n", dir, strerror(errno));

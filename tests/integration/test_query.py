@@ -320,5 +320,132 @@ class Concurrent(unittest.TestCase):
             self.assertGreater(len(seen), 1, "the queries never saw the writer's progress")
 
 
+MIN = 60000
+HOUR = 3600000
+H0 = 1699999200000  # 2023-11-14T22:00:00Z
+
+
+class ThinnedHistory(unittest.TestCase):
+    """`iotgw query --window` over a history that retention has thinned out: hours rolled up
+    into 1-hour summaries, then 1-minute summaries, then raw readings. `--source auto` answers
+    every window, each with the figures of all the readings the capture had."""
+
+    RETENTION = {"raw": "6h", "downsample": "1m", "interval": "1h",
+                 "summaries": [{"window": "1m", "keep": "12h", "into": "1h"},
+                               {"window": "1h", "keep": "0"}]}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp_ctx = TmpDir()
+        cls.tmp = cls.tmp_ctx.__enter__()
+        cls.db = os.path.join(cls.tmp, "thin.db")
+        # Two series, one reading each every 30 s for 30 h 20 min; b is silent from 20:00 to
+        # 22:00 after H0 (no windows there). The last reading sets the retention clock:
+        # raw readings from H0 + 24h20m on, 1-minute summaries from H0 + 18h, 1-hour ones
+        # before.
+        cls.values, lines = {}, []
+        for i in range((30 * 60 + 20) * 2 + 1):
+            t = H0 + i * 30000
+            for k, sensor in enumerate(("a", "b")):
+                if sensor == "b" and H0 + 20 * HOUR <= t < H0 + 22 * HOUR:
+                    continue
+                v = round(10 * k + ((i * 7919 + k * 104729) % 1000) / 100, 2)
+                cls.values[(sensor, t)] = v
+                lines.append(f"dev/{sensor} {json.dumps({'ts': t, 'temp': v})}")
+        cls.end = H0 + (30 * 60 + 20) * MIN
+        cap = os.path.join(cls.tmp, "cap.txt")
+        with open(cap, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        cfg = os.path.join(cls.tmp, "c.json")
+        with open(cfg, "w") as f:
+            json.dump({"subscriptions": CONFIG["subscriptions"], "storage": {"path": cls.db},
+                       "retention": cls.RETENTION}, f)
+        r = run("replay", "-q", "-c", cfg, cap)
+        assert r.returncode == 0, r.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp_ctx.__exit__(None, None, None)
+
+    def want(self, w, since=None, until=None, raw_from=None):
+        """The windows of size w computed here from every reading of the capture (from
+        raw_from on only, when given)."""
+        groups = {}
+        for (s, t), v in sorted(self.values.items(), key=lambda kv: kv[0][1]):
+            if raw_from is None or t >= raw_from:
+                groups.setdefault((t - t % w, s), []).append(v)
+        rows = []
+        for (start, s), xs in sorted(groups.items()):
+            if (since is None or start + w > since) and (until is None or start < until):
+                rows.append([s, "temp", start, start + w, len(xs), min(xs), max(xs),
+                             sum(xs) / len(xs), xs[0], xs[-1]])
+        return rows
+
+    def got(self, *args):
+        r = run("query", "--db", self.db, "-f", "json", "-n", "100000", *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        keys = ["sensor", "metric", "start_ms", "end_ms", "count", "min", "max", "avg", "first",
+                "last"]
+        return [[o[k] for k in keys] for o in json.loads(r.stdout)], r.stderr
+
+    def same(self, got, want):
+        self.assertEqual(len(got), len(want))
+        for g, w in zip(got, want):
+            self.assertEqual(g[:7] + g[8:], w[:7] + w[8:], g)
+            self.assertAlmostEqual(g[7], w[7], delta=1e-9 * abs(w[7]), msg=g)
+
+    def test_the_history_is_thinned(self):
+        sizes = dict(db_rows(self.db, "SELECT window_ms, min(start_ms) || '..' || max(start_ms)"
+                                      " FROM v_summaries GROUP BY window_ms"))
+        self.assertEqual(sizes, {HOUR: f"{H0}..{H0 + 17 * HOUR}",
+                                 MIN: f"{H0 + 18 * HOUR}..{H0 + 24 * HOUR + 19 * MIN}"})
+        self.assertEqual(db_rows(self.db, "SELECT min(ts_ms) FROM v_readings"),
+                         [(H0 + 24 * HOUR + 20 * MIN,)])
+
+    def test_auto_answers_every_window(self):
+        for w in (HOUR, 2 * HOUR, 24 * HOUR):
+            got, err = self.got("--window", f"{w}ms")
+            self.assertEqual(err, "")
+            self.same(got, self.want(w))
+        # 15-minute windows need summaries that divide 15 minutes: where only 1-hour roll-ups
+        # are left, there is nothing to answer them from.
+        got, _ = self.got("--window", "15m")
+        self.same(got, self.want(15 * MIN, H0 + 18 * HOUR))
+        # b's silence: no window is made up for it.
+        got, _ = self.got("--window", "1h", "--sensor", "b")
+        self.assertNotIn(H0 + 20 * HOUR, [g[2] for g in got])
+        self.assertEqual(len(got), 31 - 2)
+        # Minutes around the raw cutoff: stored ones, then computed ones.
+        since, until = H0 + 24 * HOUR, H0 + 25 * HOUR
+        got, _ = self.got("--window", "1m", "--since", str(since), "--until", str(until))
+        self.same(got, self.want(MIN, since, until))
+        self.assertEqual(len(got), 120)
+
+    def test_limit_and_reverse_over_the_mixed_answer(self):
+        want = self.want(HOUR, H0 + 16 * HOUR, H0 + 26 * HOUR)
+        got, err = self.got("--window", "1h", "--since", str(H0 + 16 * HOUR + 1), "--until",
+                            str(H0 + 25 * HOUR + 1), "--reverse", "--limit", "7")
+        self.same(got, list(reversed(want))[:7])
+        self.assertIn("showing the newest 7 rows", err)
+        got, err = self.got("--window", "1h", "--since", str(H0 + 16 * HOUR), "--limit", "5")
+        self.same(got, want[:5])
+        self.assertIn("showing the oldest 5 rows", err)
+        r = run("query", "--db", self.db, "--window", "1h", "--since", str(H0 + 17 * HOUR),
+                "--until", str(H0 + 19 * HOUR), "-f", "csv")
+        self.assertEqual(r.stdout.splitlines()[0],
+                         "sensor,metric,start_ms,start,end_ms,count,min,max,avg,first,last")
+        self.assertEqual([ln.split(",")[:3] for ln in r.stdout.splitlines()[1:]],
+                         [[s, "temp", str(t)] for t in (H0 + 17 * HOUR, H0 + 18 * HOUR)
+                          for s in ("a", "b")])
+
+    def test_the_other_sources_are_unchanged(self):
+        # raw: the readings still raw only, also in the hour they were cut off in.
+        got, _ = self.got("--window", "1h", "--source", "raw")
+        self.same(got, self.want(HOUR, raw_from=H0 + 24 * HOUR + 20 * MIN))
+        self.assertEqual(got[0][2:5], [H0 + 24 * HOUR, H0 + 25 * HOUR, 80])
+        got, _ = self.got("--window", "1h", "--source", "summaries")
+        self.same(got, self.want(HOUR, None, H0 + 18 * HOUR))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -18,60 +18,7 @@
 #include "st_db.h"
 #include "st_query.h"
 
-#define T0 1700000000000LL /* 2023-11-14T22:13:20Z, a multiple of 10 s */
-
-#include "test_st_fixture.h"
-
-static st_db *writer(const char *path, int merge_rows) {
-    st_db *db = NULL;
-    char err[256];
-    st_db_opts o = {.merge_rows = merge_rows, .busy_timeout_ms = 200};
-    int rc = st_db_open(&db, path, &o, err, sizeof(err));
-    if (rc != 0) {
-        print_error("open %s: %s\n", path, err);
-    }
-    assert_int_equal(rc, 0);
-    return db;
-}
-
-static int64_t series(st_db *db, const char *sensor, const char *metric) {
-    int64_t id;
-    assert_int_equal(st_db_series_id(db, sensor, metric, &id), 0);
-    return id;
-}
-
-static st_query *reader(const char *path) {
-    st_query *q = NULL;
-    char err[256] = "x";
-    int rc = st_query_open(&q, path, 0, err, sizeof(err));
-    if (rc != 0) {
-        print_error("st_query_open %s: %s\n", path, err);
-    }
-    assert_int_equal(rc, 0);
-    assert_string_equal(err, "");
-    return q;
-}
-
-enum what { READINGS, WINDOWS, ALERTS, ACTIVE };
-
-/* Runs one query into f->out; returns its code. */
-static int query(fixture *f, enum what w, const st_filter *flt, st_format fmt, int64_t window,
-                 st_source src, st_result *res) {
-    st_query *q = reader(f->path);
-    free(f->out);
-    f->out = NULL;
-    FILE *out = open_memstream(&f->out, &f->out_len);
-    assert_non_null(out);
-    int rc = w == READINGS  ? st_query_readings(q, flt, fmt, out, res)
-             : w == WINDOWS ? st_query_windows(q, flt, window, src, fmt, out, res)
-                            : st_query_alerts(q, flt, w == ACTIVE, fmt, out, res);
-    if (rc != 0) {
-        print_message("query: %s\n", st_query_errmsg(q));
-    }
-    fclose(out);
-    st_query_close(q);
-    return rc;
-}
+#include "test_st_query.h"
 
 static int lines(const char *s) {
     int n = 0;
@@ -325,102 +272,6 @@ static void test_table(void **state) {
         strstr(f->out, "\ns       m       1700000012399  2023-11-14T22:13:32.399Z   2399"));
 }
 
-/* Windows computed from raw readings: aligned to the epoch, first/last by time (not by arrival),
- * whole windows selected by overlap, merged and staged rows alike. */
-static void test_windows_raw(void **state) {
-    fixture *f = *state;
-    st_db *db = writer(f->path, 4);
-    int64_t s = series(db, "p", "t");
-    static const struct {
-        int64_t ms;
-        double v;
-    } rows[] = {{5000, 7}, {1000, 3}, {9999, 5}, {10000, -1}, {19000, 2}, {12000, 8}, {25000, 4}};
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        assert_int_equal(st_db_insert_reading(db, s, T0 + rows[i].ms, rows[i].v), 0);
-    }
-    st_db_close(db);
-    st_filter flt;
-    st_filter_init(&flt);
-    st_result res;
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 10000, ST_SOURCE_AUTO, &res), 0);
-    assert_false(res.from_summaries);
-    assert_string_equal(f->out,
-                        "sensor,metric,start_ms,start,end_ms,count,min,max,avg,first,last\r\n"
-                        "p,t,1700000000000,2023-11-14T22:13:20.000Z,1700000010000,3,3,7,5,3,5\r\n"
-                        "p,t,1700000010000,2023-11-14T22:13:30.000Z,1700000020000,3,-1,8,3,-1,2\r\n"
-                        "p,t,1700000020000,2023-11-14T22:13:40.000Z,1700000030000,1,4,4,4,4,4\r\n");
-    /* [T0+15s, T0+20s) overlaps the window of T0+10s only, taken whole. */
-    flt.since_ms = T0 + 15000;
-    flt.until_ms = T0 + 20000;
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 10000, ST_SOURCE_RAW, &res), 0);
-    assert_int_equal(res.rows, 1);
-    assert_non_null(strstr(f->out, ",1700000010000,2023-11-14T22:13:30.000Z,1700000020000,3,"));
-    /* A window that does not divide the epoch offset: 7 s windows start at multiples of 7 s. */
-    st_filter_init(&flt);
-    flt.newest_first = true;
-    flt.limit = 1;
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_JSON, 7000, ST_SOURCE_RAW, &res), 0);
-    assert_true(res.truncated);
-    assert_non_null(strstr(f->out, "\"start_ms\":1700000022000,")); /* 7000 * 242857146 */
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 0, ST_SOURCE_RAW, &res), ST_EIO);
-    assert_int_equal(
-        query(f, WINDOWS, &flt, ST_FORMAT_CSV, ST_QUERY_WINDOW_MAX_MS + 1, ST_SOURCE_RAW, &res),
-        ST_EIO);
-}
-
-static void put_summary(st_db *db, int64_t s, int64_t window, int64_t start, double v) {
-    an_window_summary w = {.window_ms = window,
-                           .start_ms = start,
-                           .end_ms = start + window,
-                           .count = 42,
-                           .min = v,
-                           .max = v,
-                           .mean = v,
-                           .first = v,
-                           .last = v,
-                           .p50 = v,
-                           .p95 = v};
-    assert_int_equal(st_db_insert_summary(db, s, &w), 0);
-}
-
-static void test_windows_summaries(void **state) {
-    fixture *f = *state;
-    st_db *db = writer(f->path, 0);
-    int64_t s = series(db, "p", "t");
-    assert_int_equal(st_db_insert_reading(db, s, T0 + 1000, 1), 0);
-    assert_int_equal(st_db_begin(db), 0);
-    put_summary(db, s, 10000, T0, 9);
-    put_summary(db, s, 10000, T0, 9);        /* the same window stored twice (tumbling + hop) */
-    put_summary(db, s, 10000, T0 + 5000, 7); /* a hopping window: not epoch-aligned */
-    put_summary(db, s, 10000, T0 + 10000, 6);
-    assert_int_equal(st_db_commit(db), 0);
-    st_db_close(db);
-    st_filter flt;
-    st_filter_init(&flt);
-    st_result res;
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 10000, ST_SOURCE_AUTO, &res), 0);
-    assert_true(res.from_summaries);
-    assert_string_equal(
-        f->out, "sensor,metric,start_ms,start,end_ms,count,min,max,avg,first,last\r\n"
-                "p,t,1700000000000,2023-11-14T22:13:20.000Z,1700000010000,42,9,9,9,9,9\r\n"
-                "p,t,1700000010000,2023-11-14T22:13:30.000Z,1700000020000,42,6,6,6,6,6\r\n");
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 10000, ST_SOURCE_RAW, &res), 0);
-    assert_false(res.from_summaries);
-    assert_int_equal(res.rows, 1);
-    assert_non_null(strstr(f->out, ",1,1,1,1,1,1\r\n"));
-    /* No stored summary of that size (or in that range): auto computes from raw readings. */
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 20000, ST_SOURCE_AUTO, &res), 0);
-    assert_false(res.from_summaries);
-    assert_int_equal(res.rows, 1);
-    flt.since_ms = T0 + 30000;
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 10000, ST_SOURCE_AUTO, &res), 0);
-    assert_false(res.from_summaries);
-    assert_int_equal(res.rows, 0);
-    assert_int_equal(query(f, WINDOWS, &flt, ST_FORMAT_CSV, 10000, ST_SOURCE_SUMMARIES, &res), 0);
-    assert_true(res.from_summaries);
-    assert_int_equal(res.rows, 0);
-}
-
 static void test_alerts(void **state) {
     fixture *f = *state;
     st_db *db = writer(f->path, 0);
@@ -636,8 +487,6 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_csv_escaping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_escaping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_table, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_windows_raw, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_windows_summaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_time, setup, teardown),

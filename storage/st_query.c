@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-/* PRAGMA application_id of an iotgw database ("iotg"), as st_db.c writes it. */
+/* PRAGMA application_id of an iotgw database ("iotg"), as st_db_schema.c writes it. */
 #define APP_ID 0x696f7467
 
 #define TS_RFC3339(col) "strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1000.0, 'unixepoch')"
@@ -487,8 +487,8 @@ static void sql_align(sql_text *t, const char *col, const char *sz) {
 /* Window queries read the tables behind the views, keyed by series id: a row of v_readings
  * computes its ts text even when nobody asks for it (a compound view), which made up half the
  * time of a window query, and the summaries are looked up by (series_id, window_ms, start_ms)
- * in one step. sel holds the selected series; raw the readings of v_readings (st_db.c: merged
- * ones, and the staged ones the next merge will not skip). */
+ * in one step. sel holds the selected series; raw the readings of v_readings (st_db_schema.c:
+ * merged ones, and the staged ones the next merge will not skip). */
 static void sql_selection(sql_text *t, const params *p) {
     sql_add(t, "sel(id) AS (SELECT id FROM series");
     sql_where(t, p, NULL);

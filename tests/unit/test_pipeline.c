@@ -19,61 +19,17 @@
 #include "config.h"
 #include "pipeline.h"
 
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-    gw_config *cfg;
-} fixture;
+#include "test_pipeline_fixture.h"
 
 static int setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/iotgw-test-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
+    fixture *f = fixture_new("iotgw-test");
+    if (f == NULL) {
         return -1;
     }
-    snprintf(f->db, sizeof(f->db), "%s/t.db", f->dir);
-    f->cfg = malloc(sizeof(*f->cfg));
-    gw_config_defaults(f->cfg);
-    snprintf(f->cfg->storage.path, sizeof(f->cfg->storage.path), "%s", f->db);
     f->cfg->n_rules = 1;
-    an_rule *r = &f->cfg->rules[0];
-    memset(r, 0, sizeof(*r));
-    snprintf(r->name, sizeof(r->name), "hot");
-    snprintf(r->sensor_glob, sizeof(r->sensor_glob), "*");
-    snprintf(r->metric_glob, sizeof(r->metric_glob), "temp");
-    r->threshold.has_above = true;
-    r->threshold.above = 30;
-    r->threshold.clear_below = 28;
-    r->threshold.severity = AN_SEV_CRITICAL;
+    threshold_rule(&f->cfg->rules[0], "hot", true, 30, 28, AN_SEV_CRITICAL);
     *state = f;
     return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) {
-        return -1;
-    }
-    free(f->cfg);
-    free(f);
-    return 0;
-}
-
-static int64_t query_int(const char *db, const char *sql) {
-    sqlite3 *h;
-    sqlite3_stmt *st;
-    int64_t v = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            v = sqlite3_column_int64(st, 0);
-        }
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return v;
 }
 
 static void feed(gw_pipeline *p, const char *topic, const char *payload, int64_t ts) {

@@ -21,90 +21,19 @@
 
 #define T0 1700000000000LL
 
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-    gw_config *cfg;
-} fixture;
-
-static void threshold_rule(an_rule *r, const char *name, bool high, double level, double clear,
-                           an_severity sev) {
-    memset(r, 0, sizeof(*r));
-    snprintf(r->name, sizeof(r->name), "%s", name);
-    snprintf(r->sensor_glob, sizeof(r->sensor_glob), "*");
-    snprintf(r->metric_glob, sizeof(r->metric_glob), "temp");
-    if (high) {
-        r->threshold.has_above = true;
-        r->threshold.above = level;
-        r->threshold.clear_below = clear;
-    } else {
-        r->threshold.has_below = true;
-        r->threshold.below = level;
-        r->threshold.clear_above = clear;
-    }
-    r->threshold.severity = sev;
-}
+#include "test_pipeline_fixture.h"
 
 static int setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
+    fixture *f = fixture_new("iotgw-reload");
     if (f == NULL) {
         return -1;
     }
-    snprintf(f->dir, sizeof(f->dir), "/tmp/iotgw-reload-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        return -1;
-    }
-    snprintf(f->db, sizeof(f->db), "%s/t.db", f->dir);
-    f->cfg = malloc(sizeof(*f->cfg));
-    gw_config_defaults(f->cfg);
-    snprintf(f->cfg->storage.path, sizeof(f->cfg->storage.path), "%s", f->db);
     f->cfg->pipeline.workers = 2;
     f->cfg->n_rules = 2;
     threshold_rule(&f->cfg->rules[0], "hot", true, 30, 28, AN_SEV_CRITICAL);
     threshold_rule(&f->cfg->rules[1], "cold", false, 5, 7, AN_SEV_WARNING);
     *state = f;
     return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) {
-        return -1;
-    }
-    free(f->cfg);
-    free(f);
-    return 0;
-}
-
-static int64_t query_int(const char *db, const char *sql) {
-    sqlite3 *h;
-    sqlite3_stmt *st;
-    int64_t v = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            v = sqlite3_column_int64(st, 0);
-        }
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
-    return v;
-}
-
-static void query_text(const char *db, const char *sql, char *out, size_t len) {
-    sqlite3 *h;
-    sqlite3_stmt *st;
-    out[0] = '\0';
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
-            snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
-        }
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(h);
 }
 
 #define ROWS(f, where) query_int((f)->db, "SELECT count(*) FROM v_alerts WHERE " where)

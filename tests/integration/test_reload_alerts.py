@@ -10,54 +10,10 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (Broker, Client, Gateway, TmpDir, db_count, db_rows,  # noqa: E402
-                     default_config, wait_for)
+from harness import AlertCase, db_count, default_config, wait_for  # noqa: E402
 
 
-class ReloadAlerts(unittest.TestCase):
-    def setUp(self):
-        self.tmp_ctx = TmpDir()
-        self.tmp = self.tmp_ctx.__enter__()
-        self.broker = Broker(self.tmp).start()
-        self.db = os.path.join(self.tmp, "gw.db")
-        self.clients = []
-        self.gateways = []
-
-    def tearDown(self):
-        for gw in self.gateways:
-            if gw.proc is not None and gw.proc.poll() is None:
-                gw.stop(signal.SIGKILL)
-        for c in self.clients:
-            c.close()
-        self.broker.stop()
-        self.tmp_ctx.__exit__(None, None, None)
-
-    def client(self):
-        c = Client(self.broker.port)
-        self.clients.append(c)
-        return c
-
-    def gateway(self, cfg, name):
-        gw = Gateway(self.tmp, cfg, name=name)
-        self.gateways.append(gw)
-        return gw.start()
-
-    def events(self, sub):
-        return [json.loads(p) for t, p, _ in sub.got() if t.startswith("iotgw/alerts/")]
-
-    def rows(self, sql):
-        return db_rows(self.db, sql)
-
-    def retained_states(self, pub):
-        """The retained state topics a new subscriber gets: a marker published after the
-        subscription proves the broker has delivered everything retained before it."""
-        late = self.client()
-        late.subscribe("iotgw/state/#")
-        late.subscribe("zz/marker")
-        pub.publish("zz/marker", "m").wait_for_publish(10)
-        wait_for(lambda: any(t == "zz/marker" for t, _, _ in late.got()), 10, "marker")
-        return {t: json.loads(p) for t, p, r in late.got() if t.startswith("iotgw/state/") and p}
-
+class ReloadAlerts(AlertCase):
     def reload(self, gw, cfg, expect):
         """Writes cfg to the gateway's config file, sends SIGHUP and waits for the workers'
         log line `expect`; returns the log's length before, to look only at what follows."""

@@ -5,7 +5,8 @@
  * The caller chooses the clock domain and must use the same one for both calls: live mode
  * passes the arrival time of each reading to an_stale_seen() and the current time on every
  * clock tick to an_stale_check(); replay passes each reading's ts and, on ticks, the largest
- * ts seen in the whole stream.
+ * ts seen in the whole stream. At the start of a live run the gateway also passes the newest
+ * stored reading's ts of recently active series (gateway/stale_preload.h).
  *
  * Semantics (exact; tests depend on them):
  * - an_stale_seen(t): last_seen becomes max(last_seen, t) (the first call sets it to t), so a

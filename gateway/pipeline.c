@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "pipeline_internal.h"
 #include "restore.h"
+#include "stale_preload.h"
 
 static gw_ruleset *ruleset_new(const an_rule *rules, size_t n, gw_ruleset *older) {
     gw_ruleset *rs = malloc(sizeof(*rs) + n * sizeof(rs->rules[0]));
@@ -453,6 +454,7 @@ int gw_pipeline_start(gw_pipeline *p) {
     int rc;
     /* Failures are logged: the gateway runs without the earlier alerts' states. */
     (void)gw__restore_load(p);
+    (void)gw__stale_preload_load(p);
     if (p->opts.sink != NULL) {
         rc = pthread_create(&p->pub_th, NULL, gw__publisher_main, p);
         if (rc != 0) {
@@ -577,6 +579,7 @@ void gw_pipeline_free(gw_pipeline *p) {
     }
     gw_series_registry_free(p->series, gw__worker_free_state);
     gw__restore_free(p->restore);
+    gw__stale_preload_free(p->stale_preload);
     gw_topic_map_free(p->topics);
     free(p->acked);
     for (size_t i = 0; i < p->n_unacked; i++) {

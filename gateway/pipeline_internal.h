@@ -184,6 +184,9 @@ struct gw_pipeline {
     /* Alerts raised by earlier runs (restore.h): made before the threads start, then read
      * only, by the workers and the writer at their start. NULL when there are none. */
     struct gw_restore *restore;
+    /* Series watched for silence from the start (stale_preload.h): made before the threads
+     * start, then read only, by the workers at their start. NULL when there are none. */
+    struct gw_stale_preload *stale_preload;
 
     /* Storage faults: the writer's status, under sf_mu (read by stats and MQTT). */
     pthread_mutex_t sf_mu;

@@ -18,6 +18,7 @@
 #include "restore.h"
 #include "rule.h"
 #include "stale.h"
+#include "stale_preload.h"
 #include "threshold.h"
 #include "trend.h"
 
@@ -330,6 +331,33 @@ static void restore_states(worker *wk, int index) {
                      it->rule->name);
         } else {
             note_open(wk, s->id, &it->a);
+        }
+    }
+}
+
+/* At start, after restore_states: the stale parts of the series that sent readings recently
+ * start as if their newest stored reading had just been seen (stale_preload.h). Only the stale
+ * part: no other part or window sees a reading. A part restored raised is left as it is. */
+static void preload_stale(worker *wk, int index) {
+    gw_pipeline *p = wk->p;
+    const gw_stale_preload *sp = p->stale_preload;
+    for (size_t i = 0; sp != NULL && i < sp->n; i++) {
+        const gw_stale_seed *it = &sp->items[i];
+        gw_series *s = gw_series_get(p->series, it->series);
+        if ((int)(s->hash % (uint32_t)p->n_workers) != index) {
+            continue;
+        }
+        wstate *w = state_for(wk, s);
+        rule_entry *e = w != &empty_state ? first_entry(w) : NULL;
+        for (uint16_t k = 0; e != NULL && k < w->n_rules; k++, e = next_entry(e)) {
+            an_stale_state *st = (e->parts & PART_STALE) ? entry_part(e, PART_STALE) : NULL;
+            if (st == NULL || st->seen) {
+                continue;
+            }
+            /* On a state never seen, seen() records the time and value and emits nothing. */
+            an_alert ev[2];
+            (void)an_stale_seen(&wk->rules->rules[e->rule].stale, st, e->rule, it->last_seen_ms,
+                                it->value, ev, 2);
         }
     }
 }
@@ -723,6 +751,7 @@ void *gw__worker_main(void *arg) {
     worker wk = {.p = p, .replay = p->opts.inline_decode, .rules = wa->rules};
     void *items[16];
     restore_states(&wk, wa->index);
+    preload_stale(&wk, wa->index);
     for (;;) {
         size_t n = gw_queue_pop(in, items, NULL, 16, -1);
         if (n == 0) {

@@ -4,7 +4,6 @@ the start, on MQTT and in v_alerts, without any new reading; its next reading cl
 the other parts of the rule never saw a reading made up at start. A series whose newest
 reading is older than the horizon (retention.raw) and a series no stale rule covers are not
 watched from the start."""
-import json
 import os
 import signal
 import sqlite3
@@ -13,44 +12,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (Broker, Client, Gateway, TmpDir, db_count, db_rows,  # noqa: E402
-                     default_config, wait_for)
+from harness import AlertCase, db_count, default_config, wait_for  # noqa: E402
 
 
-class RestartStale(unittest.TestCase):
-    def setUp(self):
-        self.tmp_ctx = TmpDir()
-        self.tmp = self.tmp_ctx.__enter__()
-        self.broker = Broker(self.tmp).start()
-        self.db = os.path.join(self.tmp, "gw.db")
-        self.clients = []
-        self.gateways = []
-
-    def tearDown(self):
-        for gw in self.gateways:
-            if gw.proc is not None and gw.proc.poll() is None:
-                gw.stop(signal.SIGKILL)
-        for c in self.clients:
-            c.close()
-        self.broker.stop()
-        self.tmp_ctx.__exit__(None, None, None)
-
-    def client(self):
-        c = Client(self.broker.port)
-        self.clients.append(c)
-        return c
-
-    def gateway(self, cfg, name):
-        gw = Gateway(self.tmp, cfg, name=name)
-        self.gateways.append(gw)
-        return gw.start()
-
-    def events(self, sub):
-        return [json.loads(p) for t, p, _ in sub.got() if t.startswith("iotgw/alerts/")]
-
-    def rows(self, sql):
-        return db_rows(self.db, sql)
-
+class RestartStale(AlertCase):
     def test_silent_sensor_is_stale_after_a_restart(self):
         cfg = default_config(self.broker.port, self.db)
         cfg["pipeline"] = {"tick_ms": 100}

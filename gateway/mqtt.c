@@ -524,20 +524,28 @@ static int start_connect(gw_conn *c) {
 }
 
 /* Connects one connection (unless connected already) and waits for the CONNACK. */
-static int conn_connect(gw_conn *c, int timeout_ms, char *err, size_t errlen) {
-    gw_mqtt *m = c->m;
+/* Starts connecting one connection (unless it is up already): 0, or -EIO with err set. */
+static int conn_start(gw_conn *c, char *err, size_t errlen) {
     if (c->up) {
         return 0; /* an earlier call connected this one before another step failed */
     }
     set_done(c, 0, 0, NULL);
     int rc = start_connect(c);
     if (rc != MQTTASYNC_SUCCESS) {
-        snprintf(err, errlen, "cannot connect to %s: %s", m->uri, m->api->strerror(rc));
+        snprintf(err, errlen, "cannot connect to %s: %s", c->m->uri, c->m->api->strerror(rc));
         return -EIO;
+    }
+    return 0;
+}
+
+/* Waits for the CONNACK of a connection conn_start started. */
+static int conn_wait(gw_conn *c, int timeout_ms, char *err, size_t errlen) {
+    if (c->up) {
+        return 0;
     }
     int d = wait_done(c, timeout_ms);
     if (d != 1) {
-        snprintf(err, errlen, "cannot connect to %s: %s", m->uri,
+        snprintf(err, errlen, "cannot connect to %s: %s", c->m->uri,
                  d == 0 ? "timed out" : c->fail_msg);
         return -EIO;
     }
@@ -550,17 +558,29 @@ static int conn_connect(gw_conn *c, int timeout_ms, char *err, size_t errlen) {
 }
 
 int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
-    /* Publishing first: its Last Will covers the rest of the start. `online` waits for the
-     * subscriptions, so that a client seeing it knows that readings are taken from then on. */
-    int rc = conn_connect(&m->pub, timeout_ms, err, errlen);
+    /* Both connections at once (paho takes about a second for each), and both outcomes
+     * awaited even when one fails, so that a late callback cannot land on the next try.
+     * `online` waits for the subscriptions: a client seeing it knows that readings are taken
+     * from then on. */
+    int64_t deadline = gw_mono_ms() + timeout_ms;
+    char err2[256];
+    int rc = conn_start(&m->pub, err, errlen);
+    int rc2 = conn_start(&m->sub, err2, sizeof(err2));
+    if (rc == 0) {
+        rc = conn_wait(&m->pub, timeout_ms, err, errlen);
+    }
+    if (rc2 == 0) {
+        int64_t left = deadline - gw_mono_ms();
+        rc2 = conn_wait(&m->sub, left > 0 ? (int)left : 0, err2, sizeof(err2));
+    }
     if (rc != 0) {
         return rc;
+    }
+    if (rc2 != 0) {
+        snprintf(err, errlen, "%s", err2);
+        return rc2;
     }
     gw_conn *c = &m->sub;
-    rc = conn_connect(c, timeout_ms, err, errlen);
-    if (rc != 0) {
-        return rc;
-    }
     /* Subscribing again in a kept session is harmless and covers a changed config. */
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     wait_callbacks(c, &ro);

@@ -227,11 +227,22 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     return 1;
 }
 
+/* Queues one message in paho without asking whether the client is connected (see
+ * send_message below). */
+static int send_message(gw_conn *c, const char *topic, const void *payload, size_t len, int qos,
+                        bool retained);
+
 static void on_lost(void *ctx, char *cause) {
     gw_conn *c = ctx;
+    gw_mqtt *m = c->m;
     atomic_store(&c->connected, false);
-    GW_WARN("mqtt", "connection to %s lost (%s)%s%s; reconnecting (backoff 1 s to 30 s)", c->m->uri,
+    GW_WARN("mqtt", "connection to %s lost (%s)%s%s; reconnecting (backoff 1 s to 30 s)", m->uri,
             c->role, cause ? ": " : "", cause ? cause : "");
+    /* Readings no longer come in: say so while the publishing connection is up (the Last Will
+     * covers the loss of that one). When the broker went away it fails quietly. */
+    if (c->subscriber && atomic_load(&m->pub.connected)) {
+        (void)send_message(&m->pub, m->status_topic, "offline", 7, 1, true);
+    }
 }
 
 /* MQTT 5: the broker closed the connection with a DISCONNECT and says why (for instance
@@ -299,8 +310,8 @@ static void on_resub_fail5(void *ctx, MQTTAsync_failureData5 *r) {
 
 /* After an automatic reconnect. The subscriptions: the broker kept them when it kept the
  * session, but the connected callback does not say whether it did, so they are always renewed
- * (harmless when present). The publishing connection says `online` again; the publisher
- * resends what was in flight on its own. */
+ * (harmless when present). `online` is said again once both connections are back; the
+ * publisher resends what was in flight on its own. */
 static void on_connected(void *ctx, char *cause) {
     gw_conn *c = ctx;
     gw_mqtt *m = c->m;
@@ -313,20 +324,24 @@ static void on_connected(void *ctx, char *cause) {
     GW_INFO("mqtt", "reconnected to %s (%s)%s%s", m->uri, c->role, cause ? ": " : "",
             cause ? cause : "");
     atomic_fetch_add(&c->connects, 1);
-    if (!c->subscriber) {
+    if (c->subscriber) {
+        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+        ro.context = c;
+        if (m->v5) {
+            ro.onFailure5 = on_resub_fail5;
+        } else {
+            ro.onFailure = on_resub_fail;
+        }
+        int rc = subscribe_all(c, &ro);
+        if (rc != MQTTASYNC_SUCCESS) {
+            GW_ERROR("mqtt", "subscribing again failed: %s", m->api->strerror(rc));
+        }
+    }
+    /* `online` once both are back, after the subscriptions: whichever comes back second says
+     * it (each sets its own flag before it looks at the other's, so at least one sees both). */
+    gw_conn *other = c->subscriber ? &m->pub : &m->sub;
+    if (atomic_load(&other->connected)) {
         publish_status(m, "online");
-        return;
-    }
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.context = c;
-    if (m->v5) {
-        ro.onFailure5 = on_resub_fail5;
-    } else {
-        ro.onFailure = on_resub_fail;
-    }
-    int rc = subscribe_all(c, &ro);
-    if (rc != MQTTASYNC_SUCCESS) {
-        GW_ERROR("mqtt", "subscribing again failed: %s", m->api->strerror(rc));
     }
 }
 

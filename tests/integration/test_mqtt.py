@@ -492,6 +492,11 @@ class MqttTests(unittest.TestCase):
         n_stats = len(stats.got())
         wait_for(lambda: len(stats.got()) > n_stats, 10, "a stats document after the stream")
         doc = json.loads(stats.got()[-1][1])
+        # Both connections are back after the last restart: the retained status says so.
+        status = Subscriber(b.port, "iotgw/status", "itest-status")
+        self.cleanup.append(status.close)
+        wait_for(lambda: status.got(), 10, "the retained status")
+        self.assertEqual(status.got()[-1][1], b"online")
         self.assertEqual(gw.stop(), 0)
         st = gw.final_stats()
 
@@ -722,6 +727,28 @@ class MqttTests(unittest.TestCase):
         c.loop_stop()
         c.disconnect()
         wait_for(lambda: db_count(self.db) == 1, 20, "the reading stored")
+        self.assertEqual(gw.stop(), 0)
+
+    def test_status_says_offline_while_the_subscriptions_are_lost(self):
+        """Another client taking the subscriptions' client id makes the broker drop that
+        connection only: the gateway says `offline` through its publishing connection, then
+        `online` again once paho has reconnected the subscriptions (which takes the id back)."""
+        b = self.broker()
+        gw = self.gateway(stream_config(b.port, self.db))
+        status = Subscriber(b.port, "iotgw/status", "itest-status")
+        self.cleanup.append(status.close)
+        wait_for(lambda: status.got(), 10, "the retained status")
+        self.assertEqual(status.got()[-1][1], b"online")
+        thief = paho_client("iotgw-itest", False)
+        thief.connect("127.0.0.1", b.port)
+        thief.loop_start()
+        wait_for(lambda: b"offline" in [p for _, p in status.got()], 20, "status offline")
+        # No reconnecting back and forth: the thief goes once it has made its point.
+        thief.loop_stop()
+        thief.disconnect()
+        wait_for(lambda: "reconnected to" in gw.text(), 30, "the subscriptions to come back")
+        wait_for(lambda: status.got()[-1][1] == b"online", 20, "status online again")
+        self.assertIn("lost (subscriptions)", gw.text())
         self.assertEqual(gw.stop(), 0)
 
     def test_shared_subscription_splits_the_stream(self):

@@ -36,8 +36,8 @@ typedef struct gw_conn {
     char client_id[GW_CFG_STR + 8];
     atomic_bool connected;
     bool up;                     /* main thread: the first connect succeeded */
-    atomic_uint connects;        /* successful connects, reconnects included */
-    atomic_uint connected_calls; /* paho's connected callbacks: the first is the first connect */
+    atomic_uint connected_calls; /* paho's connected callbacks: every successful connect, the
+                                  * first connect included */
 
     /* One pending request (connect, subscribe, unsubscribe) the main thread waits for. */
     pthread_mutex_t mu;
@@ -323,7 +323,6 @@ static void on_connected(void *ctx, char *cause) {
     }
     GW_INFO("mqtt", "reconnected to %s (%s)%s%s", m->uri, c->role, cause ? ": " : "",
             cause ? cause : "");
-    atomic_fetch_add(&c->connects, 1);
     if (c->subscriber) {
         MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
         ro.context = c;
@@ -606,9 +605,7 @@ int gw_mqtt_connect(gw_mqtt *m, int timeout_ms, char *err, size_t errlen) {
                  rc != MQTTASYNC_SUCCESS ? m->api->strerror(rc) : c->fail_msg);
         return -EIO;
     }
-    atomic_fetch_add(&c->connects, 1);
     publish_status(m, "online");
-    atomic_fetch_add(&m->pub.connects, 1);
     return 0;
 }
 
@@ -687,7 +684,7 @@ bool gw_mqtt_is_connected(gw_mqtt *m) {
 }
 
 unsigned gw_mqtt_connects(gw_mqtt *m) {
-    return atomic_load(&m->pub.connects);
+    return atomic_load(&m->pub.connected_calls);
 }
 
 const char *gw_mqtt_uri(const gw_mqtt *m) {

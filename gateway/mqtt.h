@@ -43,8 +43,9 @@ void gw_mqtt_free(gw_mqtt *m);
 
 bool gw_mqtt_is_connected(gw_mqtt *m);
 
-/* How many times the client has connected so far (the first connect and every automatic
- * reconnect): a change tells that retained messages should be published again. Any thread. */
+/* How many times the publishing connection has connected so far (the first connect and every
+ * automatic reconnect): a change tells that retained messages should be published again. Any
+ * thread. */
 unsigned gw_mqtt_connects(gw_mqtt *m);
 
 /* The broker's URI (tcp://host:port or ssl://host:port); valid while m lives. */

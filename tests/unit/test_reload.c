@@ -18,10 +18,9 @@
 
 #include "config.h"
 #include "pipeline.h"
+#include "test_pipeline_fixture.h"
 
 #define T0 1700000000000LL
-
-#include "test_pipeline_fixture.h"
 
 static int setup(void **state) {
     fixture *f = fixture_new("iotgw-reload");

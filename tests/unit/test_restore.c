@@ -20,6 +20,7 @@
 #include "config.h"
 #include "drift.h"
 #include "pipeline.h"
+#include "test_pipeline_fixture.h"
 #include "rate.h"
 #include "stale.h"
 #include "threshold.h"
@@ -272,8 +273,6 @@ static void test_anomaly_restored(void **state) {
 }
 
 /* ---- the gateway: restore at start through the pipeline ---- */
-
-#include "test_pipeline_fixture.h"
 
 static int setup(void **state) {
     fixture *f = fixture_new("iotgw-restore");
